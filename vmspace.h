@@ -1,0 +1,1854 @@
+/* vmspace.h - x86-64 page tables you own: build, walk, map, unmap, protect, translate.
+ *
+ * A single-header C11 library (stb style). It builds real x86-64 4-level (48-bit) or
+ * 5-level (57-bit, LA57) page tables, bit-exact with the hardware format, in memory that a
+ * physical-memory provider hands out: your kernel's frame allocator, or the embedded arena
+ * in plain user memory. A cursor keeps its walk, so ranges map at the speed of the stores.
+ *
+ * Do this in exactly one .c file:
+ *
+ *     #define VMSPACE_IMPLEMENTATION
+ *     #include "vmspace.h"
+ *
+ * Everywhere else just include it. Define VMSPACE_STATIC before the implementation to make
+ * every function static (a private copy). The hot paths (translate, PTE encode/decode) are
+ * static inline and always visible.
+ *
+ * TABLE OF CONTENTS (grep for the markers)
+ *   >>config    compile-time options
+ *   >>errors    the error enum, names and messages
+ *   >>addr      canonical checks, table indices, page sizes
+ *   >>pte       hardware entry bits, properties, encode and decode
+ *   >>provider  physical memory: the provider interface and the embedded arena
+ *   >>space     a space: init, destroy, range operations, stats
+ *   >>cursor    the cursor that keeps its walk
+ *   >>translate the inline walk and the MMU's access rules
+ *   >>tlb       flush batching and activation hooks
+ *   >>impl      the implementation
+ *
+ * COMPILE-TIME OPTIONS (define before including)
+ *   VMSPACE_IMPLEMENTATION  emit the out-of-line definitions in this translation unit.
+ *   VMSPACE_STATIC          make them static (a private copy per translation unit).
+ *   VMSPACE_DEBUG           internal assertions and full invariant checks (default off).
+ *   VMSPACE_NO_STDLIB       no libc at all: no default arena memory (pass your own), no
+ *                           file save/load, memset/memcpy become compiler builtins.
+ *   VMS_ASSERT(c)           assertion used under VMSPACE_DEBUG (default: trap on failure).
+ *
+ * SHARED CONTRACT (applies to every function unless its comment says otherwise)
+ *   - Pointers to spaces, cursors and outputs are non-NULL and spaces are initialized.
+ *   - Ranges are half-open [va, va + len). Addresses must be canonical for the space's
+ *     number of levels and a range may not cross the canonical hole.
+ *   - Bad input returns its own negative vms_err and changes nothing. Running out of
+ *     page-table frames returns VMS_ENOMEM and leaves the tables exactly as they were.
+ *   - A space is not thread-safe: the caller serialises operations on one space.
+ *
+ * vmspace DOES NOT: load CR3, execute invlpg or send IPIs (those are hooks you supply),
+ * manage the frames you map (it maps physical addresses, it does not own them), or lock.
+ *
+ * EXAMPLE
+ *     vms_space_t sp;
+ *     if (vms_space_init(&sp, NULL) != VMS_OK) return 1;     // 4 levels, embedded arena
+ *     vms_space_map(&sp, 0x400000, 0x200000, 0x200000, VMS_R | VMS_W | VMS_USER, 0);
+ *     uint64_t pa;
+ *     if (vms_translate(&sp, 0x400123, &pa)) ...               // pa == 0x200123
+ *     vms_space_unmap(&sp, 0x400000, 0x200000);
+ *     vms_space_destroy(&sp);
+ *
+ * License: MIT (see the end of the file).
+ */
+#ifndef VMSPACE_H_INCLUDED
+#define VMSPACE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMSPACE_VERSION_MAJOR 0
+#define VMSPACE_VERSION_MINOR 1
+#define VMSPACE_VERSION_PATCH 0
+#define VMSPACE_VERSION_NUMBER \
+    (VMSPACE_VERSION_MAJOR * 10000 + VMSPACE_VERSION_MINOR * 100 + VMSPACE_VERSION_PATCH)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* >>config ------------------------------------------------------------------------------ */
+
+#ifdef VMSPACE_STATIC
+#define VMS_API static
+#else
+#define VMS_API extern
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define VMS_MAYBE_UNUSED __attribute__((unused))
+#define VMS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VMS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define VMS_NOINLINE __attribute__((noinline))
+#define VMS_COLD __attribute__((cold))
+#define VMS_NORETURN __attribute__((noreturn))
+#else
+#define VMS_MAYBE_UNUSED
+#define VMS_LIKELY(x) (x)
+#define VMS_UNLIKELY(x) (x)
+#define VMS_NOINLINE
+#define VMS_COLD
+#define VMS_NORETURN
+#endif
+
+/* Inline helpers that every translation unit sees; unused ones must not warn. */
+#define VMS_INLINE static inline VMS_MAYBE_UNUSED
+
+/* Most CPUs a space can be activated on (the active set is a bitmap of this many bits). */
+#ifndef VMSPACE_MAX_CPUS
+#define VMSPACE_MAX_CPUS 64
+#endif
+#if VMSPACE_MAX_CPUS < 1 || VMSPACE_MAX_CPUS > 64
+#error "VMSPACE_MAX_CPUS must be between 1 and 64"
+#endif
+
+/* >>errors ------------------------------------------------------------------------------ */
+
+/* Every failing call returns one of these negative codes; VMS_OK is 0. */
+#define VMS_ERROR_MAP(X)                                                              \
+    X(NOMEM, "out of memory for page-table pages")                                    \
+    X(NONCANON, "address is not canonical for this space")                            \
+    X(ALIGN, "address, length or size not aligned to the page size")                  \
+    X(ZEROLEN, "length is zero")                                                      \
+    X(OVERFLOW, "range wraps around the address space or crosses the canonical hole") \
+    X(PHYS, "physical address beyond the 52-bit limit")                               \
+    X(FLAGS, "unknown property or operation flag")                                    \
+    X(CACHE, "unknown cache policy")                                                  \
+    X(PAGESIZE, "page size is not 4 KiB, 2 MiB or 1 GiB")                             \
+    X(LEVELS, "paging levels must be 4 or 5")                                         \
+    X(EXIST, "range already mapped")                                                  \
+    X(NOENT, "nothing mapped there")                                                  \
+    X(RANGE, "address outside the cursor's range")                                    \
+    X(FAULT, "access faulted")                                                        \
+    X(ACTIVE, "space is active on a CPU")                                             \
+    X(CPU, "CPU index out of range")                                                  \
+    X(ARG, "invalid argument: null pointer or missing hook")                          \
+    X(IO, "file read or write failed")                                                \
+    X(FORMAT, "not a saved vmspace file, or a corrupt one")                           \
+    X(BUSY, "a live lease covers part of the range")                                  \
+    X(CONFLICT, "the lease would overlap a conflicting lease")                        \
+    X(STALE, "lease handle is stale or forged")                                       \
+    X(PERM, "the range lacks the rights the lease needs")                             \
+    X(INACTIVE, "the owner is inactive")
+
+/* Position of each code in the map (1, 2, ...); the public codes are their negatives. */
+enum vms__err_index {
+    VMS__ERR_FIRST = 0,
+#define VMS__ERR_INDEX(name, msg) VMS__EI_##name,
+    VMS_ERROR_MAP(VMS__ERR_INDEX)
+#undef VMS__ERR_INDEX
+    VMS__ERR_END
+};
+enum vms_err_code {
+    VMS_OK = 0,
+#define VMS__ERR_CODE(name, msg) VMS_ERR_##name = -(int)VMS__EI_##name,
+    VMS_ERROR_MAP(VMS__ERR_CODE)
+#undef VMS__ERR_CODE
+    VMS__ERR_COUNT = (int)VMS__ERR_END - 1
+};
+/* Functions that can fail return int: VMS_OK or a VMS_ERR_* code. */
+typedef int vms_err;
+
+/* "VMS_ERR_NOMEM" style name and a one-line message; unknown codes give "VMS_ERR_UNKNOWN". */
+VMS_API const char *vms_err_name(int err);
+VMS_API const char *vms_strerror(int err);
+
+/* >>addr -------------------------------------------------------------------------------- */
+
+#define VMS_PAGE_4K ((uint64_t)1 << 12)
+#define VMS_PAGE_2M ((uint64_t)1 << 21)
+#define VMS_PAGE_1G ((uint64_t)1 << 30)
+#define VMS_PHYS_BITS 52
+#define VMS_PHYS_LIMIT ((uint64_t)1 << VMS_PHYS_BITS)
+
+/* Level 1 is the page table (4 KiB leaves), 2 the page directory, 3 the PDPT, 4 the PML4,
+ * 5 the PML5. An entry at level l maps VMS_LEVEL_SIZE(l) bytes; a table at level l spans
+ * VMS_LEVEL_SIZE(l + 1) bytes. */
+#define VMS_LEVEL_SHIFT(l) (12u + 9u * ((unsigned)(l) - 1u))
+#define VMS_LEVEL_SIZE(l) ((uint64_t)1 << VMS_LEVEL_SHIFT(l))
+
+/* Index of va's entry in the table at level l. */
+VMS_INLINE unsigned vms_addr_index(uint64_t va, int level) {
+    return (unsigned)(va >> VMS_LEVEL_SHIFT(level)) & 511u;
+}
+
+/* Number of significant VA bits: 48 for 4 levels, 57 for 5. */
+VMS_INLINE unsigned vms_addr_bits(int levels) { return levels == 5 ? 57u : 48u; }
+
+/* Canonical: bits 63..(bits-1) all equal. */
+VMS_INLINE bool vms_addr_is_canonical(uint64_t va, int levels) {
+    unsigned shift = vms_addr_bits(levels) - 1u;
+    uint64_t top = va >> shift;
+    return top == 0 || top == (UINT64_MAX >> shift);
+}
+
+/* The leaf level for a page size (1, 2 or 3), or 0 if the size is not a page size. */
+VMS_INLINE int vms_page_level(uint64_t size) {
+    return size == VMS_PAGE_4K ? 1 : size == VMS_PAGE_2M ? 2 : size == VMS_PAGE_1G ? 3 : 0;
+}
+
+/* >>pte --------------------------------------------------------------------------------- */
+
+/* Hardware entry bits (Intel SDM vol. 3, 4.5):
+ *
+ *   63  62..59 58..52  51..12       11  10   9   8  7     6  5  4   3   2  1  0
+ *   XD  PKEY   ignored address      ign ign ign  G  PS/PAT D  A  PCD PWT US RW P
+ *
+ * In a 2 MiB or 1 GiB leaf, bit 7 is PS and the PAT bit moves to bit 12 (the address then
+ * starts at bit 21 or 30). In a 4 KiB leaf, bit 7 is PAT. The library keeps two things in
+ * ignored bits: VMS_PTE_NOACCESS (bit 10) marks a mapping with no access rights, whose P bit
+ * is clear (the CPU faults on it, the library still sees the frame and properties), and the
+ * user's software bits VMS_SW0..3 live in bits 9, 11, 52 and 53. Intermediate entries are
+ * always P|RW|US (the leaf decides). */
+#define VMS_PTE_P ((uint64_t)1 << 0)
+#define VMS_PTE_RW ((uint64_t)1 << 1)
+#define VMS_PTE_US ((uint64_t)1 << 2)
+#define VMS_PTE_PWT ((uint64_t)1 << 3)
+#define VMS_PTE_PCD ((uint64_t)1 << 4)
+#define VMS_PTE_A ((uint64_t)1 << 5)
+#define VMS_PTE_D ((uint64_t)1 << 6)
+#define VMS_PTE_PS ((uint64_t)1 << 7)
+#define VMS_PTE_PAT_4K ((uint64_t)1 << 7)
+#define VMS_PTE_G ((uint64_t)1 << 8)
+#define VMS_PTE_SW0 ((uint64_t)1 << 9)
+#define VMS_PTE_NOACCESS ((uint64_t)1 << 10)
+#define VMS_PTE_SW1 ((uint64_t)1 << 11)
+#define VMS_PTE_PAT_HUGE ((uint64_t)1 << 12)
+#define VMS_PTE_SW2 ((uint64_t)1 << 52)
+#define VMS_PTE_SW3 ((uint64_t)1 << 53)
+#define VMS_PTE_XD ((uint64_t)1 << 63)
+#define VMS_PTE_ADDR_MASK ((uint64_t)0x000ffffffffff000)
+/* An intermediate entry pointing at a child table. */
+#define VMS_PTE_TABLE (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)
+
+/* Page properties: a 32-bit value of rights and flags, plus a cache policy in bits 12..15.
+ *   VMS_R        readable; the entry is present to the CPU iff R is set (x86 cannot express
+ *                write- or execute-only: W and X without R give an inaccessible mapping that
+ *                remembers them)
+ *   VMS_W        writable (RW)           VMS_X  executable (XD clear)
+ *   VMS_USER     user-accessible (US)    VMS_GLOBAL  global (G)
+ *   VMS_ACCESSED, VMS_DIRTY              preset the A and D bits
+ *   VMS_SW0..3   software bits for the caller, ignored by the CPU
+ * A property with none of R, W, X is a mapping with no access (like PROT_NONE). */
+typedef uint32_t vms_prop_t;
+#define VMS_R 0x001u
+#define VMS_W 0x002u
+#define VMS_X 0x004u
+#define VMS_USER 0x008u
+#define VMS_GLOBAL 0x010u
+#define VMS_ACCESSED 0x020u
+#define VMS_DIRTY 0x040u
+#define VMS_SW0 0x080u
+#define VMS_SW1 0x100u
+#define VMS_SW2 0x200u
+#define VMS_SW3 0x400u
+#define VMS_PROP_FLAGS_MASK 0x7ffu
+#define VMS_RW (VMS_R | VMS_W)
+#define VMS_RX (VMS_R | VMS_X)
+#define VMS_RWX (VMS_R | VMS_W | VMS_X)
+
+/* Cache policy = PAT index (PAT:PCD:PWT). The library documents, and expects the kernel to
+ * program, IA32_PAT = VMS_PAT_MSR_VALUE: entries 0..3 are WB, WT, WC, UC and entries 4..7
+ * repeat them, so the four named policies never need the PAT bit. Indices 4..7 are accepted
+ * for kernels that program the upper half differently; the PAT bit is then encoded at its
+ * per-level position. Values 8..15 are rejected with VMS_ERR_CACHE. */
+#define VMS_CACHE_SHIFT 12u
+#define VMS_CACHE_MASK (0xfu << VMS_CACHE_SHIFT)
+#define VMS_CACHE_PAT(i) ((vms_prop_t)(i) << VMS_CACHE_SHIFT)
+#define VMS_CACHE_WB VMS_CACHE_PAT(0)
+#define VMS_CACHE_WT VMS_CACHE_PAT(1)
+#define VMS_CACHE_WC VMS_CACHE_PAT(2)
+#define VMS_CACHE_UC VMS_CACHE_PAT(3)
+#define VMS_PROP_CACHE(p) (((p) >> VMS_CACHE_SHIFT) & 0xfu)
+/* IA32_PAT value (MSR 0x277) matching the table above: WB=6, WT=4, WC=1, UC=0 per byte. */
+#define VMS_PAT_MSR_VALUE ((uint64_t)0x0001040600010406)
+
+/* VMS_OK if p is a valid property, else VMS_ERR_FLAGS or VMS_ERR_CACHE. */
+VMS_INLINE int vms_prop_check(vms_prop_t p) {
+    if (p & ~(VMS_PROP_FLAGS_MASK | VMS_CACHE_MASK)) return VMS_ERR_FLAGS;
+    if (VMS_PROP_CACHE(p) > 7u) return VMS_ERR_CACHE;
+    return VMS_OK;
+}
+
+/* Leaf entry for a page of level `level` (1, 2 or 3) at physical address pa with property p.
+ * pa must be aligned to the page size and p valid. */
+VMS_INLINE uint64_t vms_pte_encode(uint64_t pa, vms_prop_t p, int level) {
+    uint64_t e = pa;
+    unsigned pat = VMS_PROP_CACHE(p);
+    if (p & VMS_R) e |= VMS_PTE_P;
+    else e |= VMS_PTE_NOACCESS;
+    if (p & VMS_W) e |= VMS_PTE_RW;
+    if (p & VMS_USER) e |= VMS_PTE_US;
+    if (!(p & VMS_X)) e |= VMS_PTE_XD;
+    if (p & VMS_GLOBAL) e |= VMS_PTE_G;
+    if (p & VMS_ACCESSED) e |= VMS_PTE_A;
+    if (p & VMS_DIRTY) e |= VMS_PTE_D;
+    if (p & VMS_SW0) e |= VMS_PTE_SW0;
+    if (p & VMS_SW1) e |= VMS_PTE_SW1;
+    if (p & VMS_SW2) e |= VMS_PTE_SW2;
+    if (p & VMS_SW3) e |= VMS_PTE_SW3;
+    if (pat & 1u) e |= VMS_PTE_PWT;
+    if (pat & 2u) e |= VMS_PTE_PCD;
+    if (level == 1) {
+        if (pat & 4u) e |= VMS_PTE_PAT_4K;
+    } else {
+        e |= VMS_PTE_PS;
+        if (pat & 4u) e |= VMS_PTE_PAT_HUGE;
+    }
+    return e;
+}
+
+/* Property of a leaf entry at `level` (the inverse of vms_pte_encode). */
+VMS_INLINE vms_prop_t vms_pte_prop(uint64_t e, int level) {
+    vms_prop_t p = 0;
+    unsigned pat = 0;
+    if (e & VMS_PTE_P) p |= VMS_R;
+    if (e & VMS_PTE_RW) p |= VMS_W;
+    if (e & VMS_PTE_US) p |= VMS_USER;
+    if (!(e & VMS_PTE_XD)) p |= VMS_X;
+    if (e & VMS_PTE_G) p |= VMS_GLOBAL;
+    if (e & VMS_PTE_A) p |= VMS_ACCESSED;
+    if (e & VMS_PTE_D) p |= VMS_DIRTY;
+    if (e & VMS_PTE_SW0) p |= VMS_SW0;
+    if (e & VMS_PTE_SW1) p |= VMS_SW1;
+    if (e & VMS_PTE_SW2) p |= VMS_SW2;
+    if (e & VMS_PTE_SW3) p |= VMS_SW3;
+    if (e & VMS_PTE_PWT) pat |= 1u;
+    if (e & VMS_PTE_PCD) pat |= 2u;
+    if (e & (level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE)) pat |= 4u;
+    return p | VMS_CACHE_PAT(pat);
+}
+
+/* Physical address of the page a leaf entry at `level` maps (PAT bit excluded). */
+VMS_INLINE uint64_t vms_pte_leaf_pa(uint64_t e, int level) {
+    return e & VMS_PTE_ADDR_MASK & ~(VMS_LEVEL_SIZE(level) - 1u);
+}
+
+/* An entry is in use if the CPU sees it present or it is a no-access mapping. */
+VMS_INLINE bool vms_pte_is_used(uint64_t e) { return (e & (VMS_PTE_P | VMS_PTE_NOACCESS)) != 0; }
+
+/* A used entry at `level` is a leaf (level 1, or PS set at level 2 or 3), else a table. */
+VMS_INLINE bool vms_pte_is_leaf(uint64_t e, int level) {
+    return level == 1 || (level <= 3 && (e & VMS_PTE_PS));
+}
+
+/* >>provider ---------------------------------------------------------------------------- */
+
+/* Per-table-page metadata, one 8-byte slot per frame, found by physical address through the
+ * provider's metadata map. `children` counts the used entries of the table; the lock word is
+ * reserved for concurrent cursors. */
+typedef struct vms_table_meta_s {
+    uint16_t children;
+    uint8_t level;
+    uint8_t flags;
+    uint32_t lock;
+} vms_table_meta_t;
+
+/* Physical memory for page tables. Contract for every hook:
+ *   alloc_frame  hands out one 4 KiB-aligned frame below VMS_PHYS_LIMIT and stores its
+ *                physical address in *pa. If `zero` is true the frame must read as zeros;
+ *                if false the caller will overwrite every byte. Returns VMS_OK or
+ *                VMS_ERR_NOMEM (and then changes nothing).
+ *   free_frame   takes back a frame alloc_frame handed out.
+ *   direct_map   a frame at physical address pa is accessible at (void *)(direct_map + pa).
+ *   meta_map     its metadata slot is (vms_table_meta_t *)(meta_map + (pa >> 12) * 8);
+ *                it must exist for every frame alloc_frame can return.
+ *   phys_limit   physical addresses below it (and at or above direct_map_lo) may be read and
+ *                written through the direct map by the copy functions; 0 means none may.
+ */
+typedef struct vms_provider_s {
+    int (*alloc_frame)(void *user, uint64_t *pa, bool zero);
+    void (*free_frame)(void *user, uint64_t pa);
+    void *user;
+    uintptr_t direct_map;
+    uintptr_t meta_map;
+    uint64_t direct_map_lo;
+    uint64_t phys_limit;
+} vms_provider_t;
+
+/* The embedded provider: a bump-and-free-list arena of 4 KiB frames in user memory. The
+ * memory is reserved up front and committed by the OS on first touch (huge-page backed where
+ * the OS allows); physical addresses start at phys_base. The first frames hold the metadata
+ * array. The arena also hands out data frames for callers to map. */
+typedef struct vms_arena_desc_s {
+    uint64_t size;      /* bytes to reserve; 0 = 1 GiB. Rounded up to 2 MiB. */
+    uint64_t phys_base; /* physical address of the first byte; 0 = 16 MiB. 2 MiB aligned. */
+    void *memory;       /* caller's memory (size bytes, 4 KiB aligned); NULL = reserve it */
+} vms_arena_desc_t;
+
+typedef struct vms_arena_s {
+    uint8_t *base;
+    uint64_t size;
+    uint64_t phys_base;
+    uint64_t bump;      /* offset of the first never-used byte */
+    uint64_t free_head; /* physical address of the first freed frame, 0 = none */
+    uint64_t frames_in_use;
+    uint64_t fail_after; /* test hook: fail the (fail_after)-th next allocation; 0 = never */
+    bool owns_memory;
+} vms_arena_t;
+
+/* Set up an arena. @return VMS_OK, VMS_ERR_ALIGN (phys_base or memory misaligned),
+ * VMS_ERR_PHYS (range beyond 52 bits), VMS_ERR_NOMEM (reservation failed), VMS_ERR_ARG. */
+VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc);
+/* Release the arena's memory (if it reserved it). */
+VMS_API void vms_arena_destroy(vms_arena_t *a);
+/* A provider that allocates from the arena. */
+VMS_API vms_provider_t vms_arena_provider(vms_arena_t *a);
+/* Allocate `size` bytes of data frames aligned to `align` (both powers of two, multiples of
+ * 4 KiB), zeroed; their physical address goes in *pa. Data frames are never freed. */
+VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align, uint64_t *pa);
+/* Host pointer to arena physical address pa, or NULL if pa is outside the arena. */
+VMS_API void *vms_arena_ptr(const vms_arena_t *a, uint64_t pa);
+
+/* >>tlb --------------------------------------------------------------------------------- */
+
+/* What a flush covers. A batch is all of these that an operation (or a cursor's lifetime)
+ * gathered: single pages and ranges until `threshold` pages have been recorded, then
+ * everything. */
+typedef struct vms_flush_batch_s {
+    uint32_t npages;  /* 4 KiB pages recorded so far (saturating) */
+    uint32_t nranges; /* number of valid entries in ranges[] */
+    bool all;         /* flush every non-global translation */
+    bool global;      /* a global mapping was affected: flush globals too */
+    struct { uint64_t va, len; } ranges[8];
+    uint64_t deferred_head; /* table frames to free after the flush (physical, linked) */
+} vms_flush_batch_t;
+
+/* Called with the batch and the CPUs where the space is active (bit i = CPU i). Not called
+ * when no CPU has the space active; the batch is simply dropped. */
+typedef void (*vms_flush_fn)(void *user, const vms_flush_batch_t *batch, uint64_t cpus);
+/* Called to switch a CPU to a space: load `cr3` on CPU `cpu`. */
+typedef void (*vms_load_cr3_fn)(void *user, int cpu, uint64_t cr3);
+
+/* >>space ------------------------------------------------------------------------------- */
+
+/* Set-up of a space; zero means default for every field. */
+typedef struct vms_space_desc_s {
+    int levels;                     /* 4 or 5; 0 = 4 */
+    const vms_provider_t *provider; /* NULL = an embedded arena of arena.size bytes */
+    vms_arena_desc_t arena;         /* used only when provider is NULL */
+    vms_flush_fn flush;             /* NULL = no flushes are sent */
+    vms_load_cr3_fn load_cr3;       /* NULL = activation only bookkeeps */
+    void *hook_user;                /* passed to flush and load_cr3 */
+    uint32_t flush_threshold;       /* pages before a batch becomes "flush all"; 0 = 32 */
+    bool pcid;                      /* give the space a PCID per CPU (see vms_space_activate) */
+} vms_space_desc_t;
+
+typedef struct vms_space_s {
+    /* Hot fields first: the inline walk needs only these. */
+    uint64_t root_pa;
+    uintptr_t direct_map;
+    int levels;
+    uint32_t flush_threshold;
+    uint64_t generation; /* bumped whenever a translation is removed, weakened or changed */
+    vms_provider_t prov;
+    vms_arena_t arena; /* the embedded arena when desc->provider was NULL */
+    bool owns_arena;
+    /* Counters. */
+    uint64_t table_pages;
+    uint64_t mapped_bytes[3]; /* by leaf level: 4 KiB, 2 MiB, 1 GiB */
+    /* Flushes and activation. */
+    vms_flush_fn flush;
+    vms_load_cr3_fn load_cr3;
+    void *hook_user;
+    uint64_t active_cpus;
+    bool pcid;
+    uint16_t pcids[VMSPACE_MAX_CPUS]; /* 0 = none on that CPU */
+    uint64_t pcid_epoch[VMSPACE_MAX_CPUS];
+} vms_space_t;
+
+/* One mapping: a leaf page. */
+typedef struct vms_mapping_s {
+    uint64_t va;   /* start of the page */
+    uint64_t pa;   /* physical address of the page */
+    uint64_t size; /* VMS_PAGE_4K, VMS_PAGE_2M or VMS_PAGE_1G */
+    vms_prop_t prop;
+} vms_mapping_t;
+
+typedef struct vms_stats_s {
+    uint64_t table_pages;     /* page-table frames in use, root included */
+    uint64_t mapped_bytes[3]; /* bytes mapped by 4 KiB, 2 MiB and 1 GiB leaves */
+} vms_stats_t;
+
+/* Map flags. By default a range map uses the largest page that VA, PA and the remaining
+ * length allow; VMS_MAP_MAX_4K / VMS_MAP_MAX_2M cap it. VMS_MAP_REPLACE overwrites existing
+ * mappings (splitting huge pages at the edges) instead of failing with VMS_ERR_EXIST. */
+#define VMS_MAP_REPLACE 0x1u
+#define VMS_MAP_MAX_4K 0x2u
+#define VMS_MAP_MAX_2M 0x4u
+#define VMS_MAP_FLAGS_MASK 0x7u
+
+/* Create an empty space (only a root table). desc may be NULL (all defaults).
+ * @return VMS_OK, VMS_ERR_LEVELS, VMS_ERR_ARG (a provider without alloc/free hooks or
+ *         direct map), VMS_ERR_FLAGS, VMS_ERR_NOMEM, or an arena error. */
+VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc);
+/* Free every table page (and the embedded arena). @return VMS_OK, or VMS_ERR_ACTIVE (and
+ * nothing freed) while the space is active on any CPU. */
+VMS_API int vms_space_destroy(vms_space_t *s);
+
+/* Map [va, va + len) to [pa, pa + len) with property prop.
+ * @pre va, pa, len multiples of 4 KiB.
+ * @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_ALIGN, VMS_ERR_ZEROLEN, VMS_ERR_OVERFLOW,
+ *         VMS_ERR_PHYS, VMS_ERR_FLAGS, VMS_ERR_CACHE, VMS_ERR_EXIST, VMS_ERR_NOMEM. */
+VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
+                          vms_prop_t prop, uint32_t flags);
+/* Unmap every mapping in [va, va + len), splitting huge pages covered in part and freeing
+ * every table page that becomes empty. Unmapping nothing is not an error.
+ * @return VMS_OK, the range errors of vms_space_map, VMS_ERR_NOMEM (a split failed). */
+VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len);
+/* Set the property of every mapping in [va, va + len) to prop (A and D are kept from the
+ * old entry), splitting huge pages covered in part.
+ * @return as vms_space_unmap, plus VMS_ERR_FLAGS and VMS_ERR_CACHE. */
+VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len, vms_prop_t prop);
+/* The mapping that holds va. @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_NOENT. */
+VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
+/* Call fn for every mapping in VA order (lower half first); stop early if fn returns
+ * non-zero and return that value. */
+VMS_API int vms_space_enumerate(const vms_space_t *s,
+                                int (*fn)(void *user, const vms_mapping_t *m), void *user);
+VMS_API void vms_space_stats(const vms_space_t *s, vms_stats_t *out);
+/* Pointer to the table page at physical address pa (through the provider's direct map). */
+VMS_INLINE uint64_t *vms_space_table(const vms_space_t *s, uint64_t pa) {
+    return (uint64_t *)(s->direct_map + (uintptr_t)pa);
+}
+/* Validate a range for this space: VMS_OK or the specific range error. */
+VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len);
+
+/* >>cursor ------------------------------------------------------------------------------ */
+
+/* A cursor over [start, end) of one space. It keeps the tables of its current walk in
+ * path[], so consecutive operations touch only the current table and climb only at table
+ * boundaries. Operations that remove or weaken translations gather their flushes in `batch`;
+ * vms_cursor_close dispatches them (and then frees table pages the operations emptied). */
+typedef struct vms_cursor_s {
+    vms_space_t *space;
+    uint64_t va, start, end;
+    int level;                  /* lowest level with a valid table in path[] */
+    uint64_t *path[6];          /* path[l] = table at level l covering va, for l >= level */
+    vms_flush_batch_t batch;
+} vms_cursor_t;
+
+/* The cursor's current address (canonical). Its fields va/start/end hold addresses with the
+ * sign-extension bits stripped (so the top of the space does not wrap to 0): use this. */
+VMS_INLINE uint64_t vms_cursor_addr(const vms_cursor_t *c) {
+    unsigned bits = vms_addr_bits(c->space->levels);
+    uint64_t sign = (uint64_t)1 << (bits - 1u);
+    return (c->va ^ sign) - sign; /* sign-extend from bit bits-1 */
+}
+
+/* Open a cursor over [va, va + len). @return VMS_OK or a range error. */
+VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len);
+/* Dispatch the gathered flush (if any) and release deferred table pages. */
+VMS_API void vms_cursor_close(vms_cursor_t *c);
+/* Dispatch the flush now without closing (grouping point for callers). */
+VMS_API void vms_cursor_flush(vms_cursor_t *c);
+/* Move to va. @return VMS_OK, VMS_ERR_ALIGN, VMS_ERR_RANGE. */
+VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va);
+/* The mapping that holds the current address. On VMS_ERR_NOENT, out->va and out->size give
+ * the unmapped slot that holds it (the largest empty entry on the walk). Does not move.
+ * @return VMS_OK, VMS_ERR_NOENT, VMS_ERR_RANGE (cursor at its end). */
+VMS_API int vms_cursor_query(vms_cursor_t *c, vms_mapping_t *out);
+/* Move to the first mapped address in [va, va + len) (va itself if it lies inside a
+ * mapping) and store it in *found. On VMS_ERR_NOENT the cursor is at min(va + len, end).
+ * @return VMS_OK, VMS_ERR_NOENT, VMS_ERR_ALIGN, VMS_ERR_RANGE. */
+VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found);
+/* Next mapping at or after the current address: fill *out, move past it. false at the end. */
+VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out);
+/* Map one page of `size` bytes at the current address to pa, then advance past it.
+ * @return VMS_OK, VMS_ERR_PAGESIZE, VMS_ERR_ALIGN, VMS_ERR_RANGE, VMS_ERR_PHYS,
+ *         VMS_ERR_FLAGS, VMS_ERR_CACHE, VMS_ERR_EXIST, VMS_ERR_NOMEM. */
+VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
+                           uint32_t flags);
+/* Map [va, va + len) from the current address to [pa, pa + len) with the largest pages
+ * allowed, then advance to va + len. Errors as vms_space_map, plus VMS_ERR_RANGE. */
+VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
+                                 uint32_t flags);
+/* Unmap [va, va + len) from the current address; advance to va + len. *unmapped (may be
+ * NULL) receives the bytes unmapped. */
+VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped);
+/* Protect the next mapped page in [va, va + len): split it if it sticks out of the range,
+ * set its property, store its range in *done, and advance past it.
+ * @return VMS_OK, VMS_ERR_NOENT (nothing mapped; cursor at va + len), errors as protect. */
+VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t prop,
+                                    vms_mapping_t *done);
+/* Protect every mapping in [va, va + len) from the current address; advance to va + len. */
+VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop);
+
+/* >>translate --------------------------------------------------------------------------- */
+
+/* Translate va to a physical address as the MMU would for a supervisor read: false if va is
+ * not canonical, not mapped, or mapped with no access. A few dependent loads, no calls. */
+VMS_INLINE bool vms_translate(const vms_space_t *s, uint64_t va, uint64_t *pa) {
+    const uint64_t *t = (const uint64_t *)(s->direct_map + (uintptr_t)s->root_pa);
+    int level = s->levels;
+    uint64_t e, mask;
+    if (VMS_UNLIKELY(!vms_addr_is_canonical(va, level))) return false;
+    for (;;) {
+        e = t[vms_addr_index(va, level)];
+        if (!(e & VMS_PTE_P)) return false;
+        if (level == 1 || (level <= 3 && (e & VMS_PTE_PS))) break;
+        t = (const uint64_t *)(s->direct_map + (uintptr_t)(e & VMS_PTE_ADDR_MASK));
+        level--;
+    }
+    mask = VMS_LEVEL_SIZE(level) - 1u;
+    *pa = (e & VMS_PTE_ADDR_MASK & ~mask) | (va & mask);
+    return true;
+}
+
+/* Kinds of access for vms_translate_access, combinable. */
+#define VMS_ACCESS_READ 0x0u
+#define VMS_ACCESS_WRITE 0x1u
+#define VMS_ACCESS_EXEC 0x2u
+#define VMS_ACCESS_USER 0x4u /* from user mode (CPL 3); else supervisor */
+
+/* Why an access faulted. */
+typedef enum vms_fault {
+    VMS_FAULT_NONE = 0,
+    VMS_FAULT_NONCANONICAL, /* the address is not canonical (#GP on hardware) */
+    VMS_FAULT_NOT_PRESENT,  /* an entry on the walk is not present */
+    VMS_FAULT_WRITE,        /* write to a page read-only at some level (CR0.WP=1) */
+    VMS_FAULT_USER,         /* user access to a page supervisor-only at some level */
+    VMS_FAULT_EXEC,         /* fetch from a page with XD set at some level */
+    VMS_FAULT_PHYS          /* (copies only) the frame is outside the provider's memory */
+} vms_fault;
+
+typedef struct vms_access_result_s {
+    uint64_t pa;      /* on success */
+    vms_fault fault;  /* VMS_FAULT_NONE on success */
+    int level;        /* level of the leaf, or of the entry that faulted */
+    vms_prop_t prop;  /* effective rights across levels (R, W, X, USER) on success */
+} vms_access_result_t;
+
+/* Translate va for an access of kind `access` (VMS_ACCESS_*), applying the MMU's rules:
+ * present at every level, and the effective W, US and XD across all levels (a right must be
+ * granted at every level). @return true if the access is allowed. */
+VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned access,
+                                  vms_access_result_t *out);
+
+/* >>activate ---------------------------------------------------------------------------- */
+
+/* Make s the current space on CPU `cpu` (0 <= cpu < VMSPACE_MAX_CPUS): the space that was
+ * current there is deactivated on that CPU, and load_cr3 is called with the root (and, with
+ * PCIDs, the PCID and the no-flush bit 63 when the CPU's PCID for this space is still valid).
+ * @return VMS_OK, VMS_ERR_CPU. */
+VMS_API int vms_space_activate(vms_space_t *s, int cpu);
+/* Forget s on CPU `cpu` (e.g. the CPU switched to a space the library does not manage). */
+VMS_API int vms_space_deactivate(vms_space_t *s, int cpu);
+/* The space current on `cpu`, or NULL. */
+VMS_API vms_space_t *vms_cpu_current(int cpu);
+
+/* >>swtlb ------------------------------------------------------------------------------- */
+
+/* A software TLB: a small direct-mapped cache of translations owned by the caller (one per
+ * thread or emulated CPU) in front of vms_translate. Huge pages are cached at their size.
+ * It is always coherent: entries carry the space's generation, which every change that
+ * removes, weakens or changes a translation bumps. */
+#ifndef VMSPACE_SWTLB_ENTRIES
+#define VMSPACE_SWTLB_ENTRIES 64
+#endif
+typedef struct vms_swtlb_entry_s {
+    uint64_t tag;  /* va >> 12 | 1 (valid), per page size slot */
+    uint64_t base; /* pa of the page minus its va: pa = va + base */
+    uint64_t generation;
+    uint64_t mask; /* page size - 1 */
+} vms_swtlb_entry_t;
+typedef struct vms_swtlb_s {
+    const vms_space_t *space;
+    uint64_t hits, misses;
+    vms_swtlb_entry_t e[VMSPACE_SWTLB_ENTRIES];
+} vms_swtlb_t;
+VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s);
+/* Inline fast path declared by the implementation of issue TLB: vms_swtlb_translate(t, va,
+ * &pa) -> bool, same answer as vms_translate(t->space, va, &pa). */
+
+/* >>copy -------------------------------------------------------------------------------- */
+
+/* Result of a fallible copy: bytes done, and on a fault where and why. */
+typedef struct vms_copy_result_s {
+    uint64_t done;
+    uint64_t fault_va;
+    vms_fault fault;
+} vms_copy_result_t;
+/* Copy len bytes from the space's va to dst with the rules of a user read (present, user).
+ * Stops at the first page that faults. @return VMS_OK or VMS_ERR_FAULT (see *r). */
+VMS_API int vms_copy_from(const vms_space_t *s, void *dst, uint64_t va, uint64_t len,
+                          vms_copy_result_t *r);
+/* Copy len bytes from src to the space's va with the rules of a user write (present, user,
+ * writable). Stops at the first page that faults. */
+VMS_API int vms_copy_to(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
+                        vms_copy_result_t *r);
+/* Fill len bytes at va with byte b, as a user write. */
+VMS_API int vms_fill(vms_space_t *s, uint64_t va, int b, uint64_t len, vms_copy_result_t *r);
+/* All-or-nothing read / write of a small value (len <= 64): nothing is copied on a fault. */
+VMS_API int vms_read_val(const vms_space_t *s, uint64_t va, void *dst, uint64_t len,
+                         vms_copy_result_t *r);
+VMS_API int vms_write_val(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
+                          vms_copy_result_t *r);
+
+/* >>dump -------------------------------------------------------------------------------- */
+
+/* Write a readable listing of the space (merged runs: start, end, size, page size, rights,
+ * cache policy, physical range) through `out` (called once per line, NUL-terminated). */
+VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const char *line),
+                            void *user);
+/* Saved file: a 64-byte little-endian header, then the raw arena bytes from phys_base.
+ *   0: magic "VMSPACE1" | 8: u32 version (1) | 12: u32 levels | 16: u64 root_pa
+ *   24: u64 phys_base | 32: u64 length of the arena image | 40..63: zero */
+#define VMS_SAVE_MAGIC "VMSPACE1"
+#ifndef VMSPACE_NO_STDLIB
+/* Save a space that uses the embedded arena. @return VMS_OK, VMS_ERR_ARG (not an arena
+ * space), VMS_ERR_IO. */
+VMS_API int vms_space_save(const vms_space_t *s, const char *path);
+/* Load a saved space into s (a new arena). @return VMS_OK, VMS_ERR_IO, VMS_ERR_FORMAT,
+ * VMS_ERR_NOMEM. */
+VMS_API int vms_space_load(vms_space_t *s, const char *path);
+#endif
+
+/* >>debug ------------------------------------------------------------------------------- */
+
+#ifdef VMSPACE_DEBUG
+/* Full check of the tables: every table reachable exactly once and at its level, child
+ * counts right, leaves aligned, reserved bits clear, counters right. Returns the name of the
+ * first broken clause, or NULL. Compiled only under VMSPACE_DEBUG. */
+VMS_API const char *vms_space_check(const vms_space_t *s);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VMSPACE_H_INCLUDED */
+
+/* ===================================================================================== */
+/* >>impl: everything below is implementation detail, compiled where                   */
+/* VMSPACE_IMPLEMENTATION is defined.                                                    */
+/* ===================================================================================== */
+#if defined(VMSPACE_IMPLEMENTATION) && !defined(VMSPACE_IMPL_INCLUDED)
+#define VMSPACE_IMPL_INCLUDED
+
+#ifndef VMSPACE_NO_STDLIB
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define VMS__HAVE_MMAP 1
+/* Strict -std=c11 hides these names; their values are fixed by the Linux ABI. */
+#if !defined(MAP_ANONYMOUS) && defined(__linux__)
+#define MAP_ANONYMOUS 0x20
+#endif
+#if !defined(MAP_NORESERVE) && defined(__linux__)
+#define MAP_NORESERVE 0x4000
+#endif
+#endif
+#define VMS_MEMSET(d, c, n) memset((d), (c), (size_t)(n))
+#define VMS_MEMCPY(d, s, n) memcpy((d), (s), (size_t)(n))
+#else
+#define VMS_MEMSET(d, c, n) __builtin_memset((d), (c), (size_t)(n))
+#define VMS_MEMCPY(d, s, n) __builtin_memcpy((d), (s), (size_t)(n))
+#endif
+
+#ifndef VMS_ASSERT
+#ifdef VMSPACE_DEBUG
+#define VMS_ASSERT(c) ((c) ? (void)0 : __builtin_trap())
+#else
+/* Disabled checks stay type-checked and generate no code (never an optimiser hint). */
+#define VMS_ASSERT(c) ((void)sizeof(!(c)))
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMS__PRIVATE static VMS_MAYBE_UNUSED
+#define VMS__SIZE(l) VMS_LEVEL_SIZE(l)
+#define VMS__SHIFT(l) VMS_LEVEL_SHIFT(l)
+
+/* >>impl-errors */
+
+static const char *const vms__err_names[] = {
+#define VMS__ERR_NAME(name, msg) "VMS_ERR_" #name,
+    VMS_ERROR_MAP(VMS__ERR_NAME)
+#undef VMS__ERR_NAME
+};
+static const char *const vms__err_msgs[] = {
+#define VMS__ERR_MSG(name, msg) msg,
+    VMS_ERROR_MAP(VMS__ERR_MSG)
+#undef VMS__ERR_MSG
+};
+
+VMS_API const char *vms_err_name(int err) {
+    if (err == VMS_OK) return "VMS_OK";
+    if (err < 0 && -err <= VMS__ERR_COUNT) return vms__err_names[-err - 1];
+    return "VMS_ERR_UNKNOWN";
+}
+
+VMS_API const char *vms_strerror(int err) {
+    if (err == VMS_OK) return "success";
+    if (err < 0 && -err <= VMS__ERR_COUNT) return vms__err_msgs[-err - 1];
+    return "unknown error";
+}
+
+/* >>impl-arena */
+
+#define VMS__ARENA_DEFAULT_SIZE ((uint64_t)1 << 30)
+#define VMS__ARENA_DEFAULT_PHYS ((uint64_t)16 << 20)
+
+VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc) {
+    vms_arena_desc_t d;
+    uint64_t meta_bytes;
+    if (!a) return VMS_ERR_ARG;
+    if (desc) d = *desc;
+    else VMS_MEMSET(&d, 0, sizeof d);
+    if (!d.size) d.size = VMS__ARENA_DEFAULT_SIZE;
+    if (!d.phys_base) d.phys_base = VMS__ARENA_DEFAULT_PHYS;
+    if (d.size > VMS_PHYS_LIMIT) return VMS_ERR_PHYS;
+    d.size = (d.size + VMS_PAGE_2M - 1) & ~(VMS_PAGE_2M - 1);
+    if (d.phys_base & (VMS_PAGE_2M - 1)) return VMS_ERR_ALIGN;
+    if (d.phys_base >= VMS_PHYS_LIMIT || d.size > VMS_PHYS_LIMIT - d.phys_base) return VMS_ERR_PHYS;
+    if (d.memory && ((uintptr_t)d.memory & (VMS_PAGE_4K - 1))) return VMS_ERR_ALIGN;
+    VMS_MEMSET(a, 0, sizeof *a);
+    if (d.memory) {
+        a->base = (uint8_t *)d.memory;
+    } else {
+#ifdef VMS__HAVE_MMAP
+        /* Reserve with room to align to 2 MiB so the OS can back it with huge pages. Pages
+         * are committed on first touch (MAP_NORESERVE), so a large reservation is cheap. */
+        size_t span = (size_t)(d.size + VMS_PAGE_2M);
+        void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+#ifdef MAP_NORESERVE
+                                                               | MAP_NORESERVE
+#endif
+                       , -1, 0);
+        uintptr_t p, aligned;
+        if (m == MAP_FAILED) return VMS_ERR_NOMEM;
+        p = (uintptr_t)m;
+        aligned = (p + VMS_PAGE_2M - 1) & ~(uintptr_t)(VMS_PAGE_2M - 1);
+        if (aligned > p) munmap(m, aligned - p);
+        if (aligned + d.size < p + span) {
+            munmap((void *)(aligned + d.size), (size_t)(p + span - aligned - d.size));
+        }
+#ifdef MADV_HUGEPAGE
+        madvise((void *)aligned, (size_t)d.size, MADV_HUGEPAGE);
+#endif
+        a->base = (uint8_t *)aligned;
+        a->owns_memory = true;
+#else
+        return VMS_ERR_ARG; /* no OS to reserve from: pass desc->memory */
+#endif
+    }
+    a->size = d.size;
+    a->phys_base = d.phys_base;
+    /* The metadata array (8 bytes per frame) sits in the first frames of the arena. */
+    meta_bytes = ((d.size >> 12) * sizeof(vms_table_meta_t) + VMS_PAGE_4K - 1) & ~(VMS_PAGE_4K - 1);
+    if (!a->owns_memory) VMS_MEMSET(a->base, 0, meta_bytes);
+    a->bump = meta_bytes;
+    return VMS_OK;
+}
+
+VMS_API void vms_arena_destroy(vms_arena_t *a) {
+#ifdef VMS__HAVE_MMAP
+    if (a->owns_memory && a->base) munmap(a->base, (size_t)a->size);
+#endif
+    VMS_MEMSET(a, 0, sizeof *a);
+}
+
+VMS__PRIVATE int vms__arena_alloc(void *user, uint64_t *pa, bool zero) {
+    vms_arena_t *a = (vms_arena_t *)user;
+    uint8_t *p;
+    if (VMS_UNLIKELY(a->fail_after) && --a->fail_after == 0) return VMS_ERR_NOMEM;
+    if (a->free_head) {
+        p = a->base + (a->free_head - a->phys_base);
+        *pa = a->free_head;
+        VMS_MEMCPY(&a->free_head, p, 8);
+        if (zero) VMS_MEMSET(p, 0, VMS_PAGE_4K);
+    } else {
+        if (a->size - a->bump < VMS_PAGE_4K) return VMS_ERR_NOMEM;
+        p = a->base + a->bump;
+        *pa = a->phys_base + a->bump;
+        a->bump += VMS_PAGE_4K;
+        /* Fresh memory we reserved is zero already; the caller's memory may not be. */
+        if (zero && !a->owns_memory) VMS_MEMSET(p, 0, VMS_PAGE_4K);
+    }
+    a->frames_in_use++;
+    return VMS_OK;
+}
+
+VMS__PRIVATE void vms__arena_free(void *user, uint64_t pa) {
+    vms_arena_t *a = (vms_arena_t *)user;
+    VMS_ASSERT(pa >= a->phys_base && pa - a->phys_base < a->bump && !(pa & (VMS_PAGE_4K - 1)));
+    VMS_MEMCPY(a->base + (pa - a->phys_base), &a->free_head, 8);
+    a->free_head = pa;
+    a->frames_in_use--;
+}
+
+VMS_API vms_provider_t vms_arena_provider(vms_arena_t *a) {
+    vms_provider_t p;
+    p.alloc_frame = vms__arena_alloc;
+    p.free_frame = vms__arena_free;
+    p.user = a;
+    p.direct_map = (uintptr_t)a->base - (uintptr_t)a->phys_base;
+    p.meta_map = (uintptr_t)a->base - (uintptr_t)((a->phys_base >> 12) * sizeof(vms_table_meta_t));
+    p.direct_map_lo = a->phys_base;
+    p.phys_limit = a->phys_base + a->size;
+    return p;
+}
+
+VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align, uint64_t *pa) {
+    uint64_t start;
+    if (!a || !pa) return VMS_ERR_ARG;
+    if (!size) return VMS_ERR_ZEROLEN;
+    if (align < VMS_PAGE_4K) align = VMS_PAGE_4K;
+    if ((align & (align - 1)) || (size & (VMS_PAGE_4K - 1))) return VMS_ERR_ALIGN;
+    /* Align the physical address, not the offset: phys_base is only 2 MiB aligned. */
+    start = ((a->phys_base + a->bump + align - 1) & ~(align - 1)) - a->phys_base;
+    if (start > a->size || a->size - start < size) return VMS_ERR_NOMEM;
+    /* Frames skipped by the alignment go to the free list for page tables. */
+    while (a->bump < start) {
+        uint64_t f = a->phys_base + a->bump;
+        a->bump += VMS_PAGE_4K;
+        a->frames_in_use++;
+        vms__arena_free(a, f);
+    }
+    if (!a->owns_memory) VMS_MEMSET(a->base + start, 0, size);
+    a->bump = start + size;
+    *pa = a->phys_base + start;
+    return VMS_OK;
+}
+
+VMS_API void *vms_arena_ptr(const vms_arena_t *a, uint64_t pa) {
+    if (pa < a->phys_base || pa - a->phys_base >= a->size) return NULL;
+    return a->base + (pa - a->phys_base);
+}
+
+/* >>impl-helpers */
+
+/* Addresses inside the library are "linear": the sign-extension bits stripped, so the space
+ * is [0, 2^bits) and the top of the high half does not wrap to 0. */
+VMS__PRIVATE uint64_t vms__lin(const vms_space_t *s, uint64_t va) {
+    return va & (((uint64_t)1 << vms_addr_bits(s->levels)) - 1u);
+}
+VMS__PRIVATE uint64_t vms__canon(const vms_space_t *s, uint64_t lin) {
+    uint64_t sign = (uint64_t)1 << (vms_addr_bits(s->levels) - 1u);
+    return (lin ^ sign) - sign;
+}
+VMS__PRIVATE uint64_t vms__top(const vms_space_t *s) {
+    return (uint64_t)1 << vms_addr_bits(s->levels);
+}
+VMS__PRIVATE uint64_t *vms__tbl(const vms_space_t *s, uint64_t pa) {
+    return (uint64_t *)(s->direct_map + (uintptr_t)pa);
+}
+VMS__PRIVATE uint64_t vms__pa_of(const vms_space_t *s, const uint64_t *t) {
+    return (uint64_t)((uintptr_t)t - s->direct_map);
+}
+VMS__PRIVATE vms_table_meta_t *vms__meta(const vms_space_t *s, const uint64_t *t) {
+    return (vms_table_meta_t *)(s->prov.meta_map +
+                                (uintptr_t)(vms__pa_of(s, t) >> 12) * sizeof(vms_table_meta_t));
+}
+
+/* A table that reads as empty: dry runs walk through it where a table would be created. */
+static const uint64_t vms__zero_table[512] = {0};
+#define VMS__VIRTUAL ((uint64_t *)(uintptr_t)vms__zero_table)
+
+VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len) {
+    uint64_t last;
+    if (!len) return VMS_ERR_ZEROLEN;
+    if (!vms_addr_is_canonical(va, s->levels)) return VMS_ERR_NONCANON;
+    if ((va | len) & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    last = va + (len - 1u);
+    if (last < va) return VMS_ERR_OVERFLOW;
+    if (!vms_addr_is_canonical(last, s->levels) || (last >> 63) != (va >> 63))
+        return VMS_ERR_OVERFLOW;
+    return VMS_OK;
+}
+
+VMS__PRIVATE int vms__check_pa(uint64_t pa, uint64_t len) {
+    if (pa & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (pa >= VMS_PHYS_LIMIT || len > VMS_PHYS_LIMIT - pa) return VMS_ERR_PHYS;
+    return VMS_OK;
+}
+
+/* >>impl-flush */
+
+/* Record that [lin, lin + len) lost or changed translations. */
+VMS__PRIVATE void vms__flush_record(vms_cursor_t *c, uint64_t lin, uint64_t len, bool global) {
+    vms_flush_batch_t *b = &c->batch;
+    uint64_t pages = len >> 12, va = vms__canon(c->space, lin);
+    if (global) b->global = true;
+    if (b->all) return;
+    if (pages > c->space->flush_threshold || b->npages + pages > c->space->flush_threshold) {
+        b->all = true;
+        b->npages = c->space->flush_threshold + 1u;
+        return;
+    }
+    b->npages += (uint32_t)pages;
+    if (b->nranges && b->ranges[b->nranges - 1].va + b->ranges[b->nranges - 1].len == va) {
+        b->ranges[b->nranges - 1].len += len;
+    } else if (b->nranges < sizeof b->ranges / sizeof b->ranges[0]) {
+        b->ranges[b->nranges].va = va;
+        b->ranges[b->nranges].len = len;
+        b->nranges++;
+    } else {
+        b->all = true;
+    }
+}
+
+/* Free a table page after the flush that covers it has been dispatched. */
+VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t) {
+    VMS_MEMCPY(t, &c->batch.deferred_head, 8);
+    c->batch.deferred_head = vms__pa_of(c->space, t);
+    c->space->table_pages--;
+}
+
+VMS_API void vms_cursor_flush(vms_cursor_t *c) {
+    vms_space_t *s = c->space;
+    vms_flush_batch_t *b = &c->batch;
+    if ((b->npages || b->all) && s->active_cpus && s->flush) s->flush(s->hook_user, b, s->active_cpus);
+    while (b->deferred_head) {
+        uint64_t pa = b->deferred_head;
+        VMS_MEMCPY(&b->deferred_head, vms__tbl(s, pa), 8);
+        s->prov.free_frame(s->prov.user, pa);
+    }
+    VMS_MEMSET(b, 0, sizeof *b);
+}
+
+VMS_API void vms_cursor_close(vms_cursor_t *c) { vms_cursor_flush(c); }
+
+/* >>impl-reserve */
+
+/* Frames taken before an operation changes anything, so that running out of memory leaves
+ * the tables as they were. Two lists: frames that must read as zero, and frames the
+ * operation overwrites entirely. Linked through their first word. */
+typedef struct vms__reserve_s {
+    uint64_t zero_head, raw_head;
+} vms__reserve_t;
+
+VMS__PRIVATE void vms__reserve_release(vms_space_t *s, vms__reserve_t *r) {
+    uint64_t *head[2];
+    int k;
+    head[0] = &r->zero_head;
+    head[1] = &r->raw_head;
+    for (k = 0; k < 2; k++) {
+        while (*head[k]) {
+            uint64_t pa = *head[k];
+            VMS_MEMCPY(head[k], vms__tbl(s, pa), 8);
+            s->prov.free_frame(s->prov.user, pa);
+        }
+    }
+}
+
+VMS__PRIVATE int vms__reserve(vms_space_t *s, vms__reserve_t *r, uint64_t nzero, uint64_t nraw) {
+    uint64_t pa, i;
+    r->zero_head = r->raw_head = 0;
+    for (i = 0; i < nzero + nraw; i++) {
+        bool zero = i < nzero;
+        uint64_t *head = zero ? &r->zero_head : &r->raw_head;
+        if (s->prov.alloc_frame(s->prov.user, &pa, zero) != VMS_OK) {
+            vms__reserve_release(s, r);
+            return VMS_ERR_NOMEM;
+        }
+        VMS_MEMCPY(vms__tbl(s, pa), head, 8);
+        *head = pa;
+    }
+    return VMS_OK;
+}
+
+/* Take a reserved frame and make it a table at `level`. */
+VMS__PRIVATE uint64_t *vms__new_table(vms_space_t *s, vms__reserve_t *r, int level, bool zero) {
+    uint64_t *head = zero ? &r->zero_head : &r->raw_head;
+    uint64_t pa;
+    uint64_t *t;
+    vms_table_meta_t *m;
+    VMS_ASSERT(*head != 0); /* the dry run counted exactly what this pass takes */
+    pa = *head;
+    t = vms__tbl(s, pa);
+    VMS_MEMCPY(head, t, 8);
+    t[0] = 0; /* the list link */
+    m = vms__meta(s, t);
+    m->children = 0;
+    m->level = (uint8_t)level;
+    m->flags = 0;
+    m->lock = 0;
+    s->table_pages++;
+    return t;
+}
+
+/* >>impl-cursor */
+
+/* Move the cursor to lin address nva, dropping the tables of its path that do not cover it. */
+VMS__PRIVATE void vms__move(vms_cursor_t *c, uint64_t nva) {
+    int l = c->level, top = c->space->levels;
+    while (l < top && (c->va >> VMS__SHIFT(l + 1)) != (nva >> VMS__SHIFT(l + 1))) l++;
+    c->level = l;
+    c->va = nva;
+}
+
+VMS__PRIVATE void vms__cursor_init_lin(vms_cursor_t *c, vms_space_t *s, uint64_t start,
+                                       uint64_t end) {
+    VMS_MEMSET(c, 0, sizeof *c);
+    c->space = s;
+    c->va = c->start = start;
+    c->end = end;
+    c->level = s->levels;
+    c->path[s->levels] = vms__tbl(s, s->root_pa);
+}
+
+VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len) {
+    int err = vms_space_check_range(s, va, len);
+    if (err) return err;
+    vms__cursor_init_lin(c, s, vms__lin(s, va), vms__lin(s, va) + len);
+    return VMS_OK;
+}
+
+VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va) {
+    uint64_t lin;
+    if (va & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (!vms_addr_is_canonical(va, c->space->levels)) return VMS_ERR_RANGE;
+    lin = vms__lin(c->space, va);
+    if (lin < c->start || lin >= c->end) return VMS_ERR_RANGE;
+    vms__move(c, lin);
+    return VMS_OK;
+}
+
+/* Descend from the cursor's lowest table through existing tables as far as `target`.
+ * Returns the entry for va at the level reached (c->level); 0 if unused there. */
+VMS__PRIVATE uint64_t vms__descend(vms_cursor_t *c, int target) {
+    for (;;) {
+        int l = c->level;
+        uint64_t e = c->path[l][vms_addr_index(c->va, l)];
+        if (l <= target || !vms_pte_is_used(e) || vms_pte_is_leaf(e, l)) return e;
+        c->path[l - 1] = vms__tbl(c->space, e & VMS_PTE_ADDR_MASK);
+        c->level = l - 1;
+    }
+}
+
+VMS__PRIVATE void vms__fill_mapping(const vms_space_t *s, uint64_t lin, uint64_t e, int l,
+                                    vms_mapping_t *out) {
+    out->va = vms__canon(s, lin & ~(VMS__SIZE(l) - 1u));
+    out->size = VMS__SIZE(l);
+    out->pa = vms_pte_leaf_pa(e, l);
+    out->prop = vms_pte_prop(e, l);
+}
+
+VMS_API int vms_cursor_query(vms_cursor_t *c, vms_mapping_t *out) {
+    uint64_t e;
+    int l;
+    if (c->va >= c->end) return VMS_ERR_RANGE;
+    e = vms__descend(c, 1);
+    l = c->level;
+    if (vms_pte_is_used(e)) {
+        vms__fill_mapping(c->space, c->va, e, l, out);
+        return VMS_OK;
+    }
+    out->va = vms__canon(c->space, c->va & ~(VMS__SIZE(l) - 1u));
+    out->size = VMS__SIZE(l);
+    out->pa = 0;
+    out->prop = 0;
+    return VMS_ERR_NOENT;
+}
+
+/* Find the first used leaf at or after c->va, below limit. */
+VMS__PRIVATE int vms__find(vms_cursor_t *c, uint64_t limit) {
+    while (c->va < limit) {
+        uint64_t e = vms__descend(c, 1);
+        int l = c->level;
+        uint64_t next;
+        if (vms_pte_is_used(e)) return VMS_OK;
+        next = (c->va & ~(VMS__SIZE(l) - 1u)) + VMS__SIZE(l);
+        vms__move(c, next < limit ? next : limit);
+    }
+    return VMS_ERR_NOENT;
+}
+
+VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found) {
+    int err;
+    if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
+    err = vms__find(c, c->va + len);
+    if (!err && found) *found = vms_cursor_addr(c);
+    return err;
+}
+
+VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out) {
+    uint64_t e, next;
+    int l;
+    if (vms__find(c, c->end) != VMS_OK) return false;
+    e = c->path[c->level][vms_addr_index(c->va, c->level)];
+    l = c->level;
+    vms__fill_mapping(c->space, c->va, e, l, out);
+    next = (c->va & ~(VMS__SIZE(l) - 1u)) + VMS__SIZE(l);
+    vms__move(c, next < c->end ? next : c->end);
+    return true;
+}
+
+/* >>impl-map */
+
+/* Split the huge leaf t[i] at level l into a table of 512 leaves one level down that
+ * translate exactly as it did. */
+VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t *t, unsigned i) {
+    vms_space_t *s = c->space;
+    uint64_t e = t[i], base = vms_pte_leaf_pa(e, l), sz = VMS__SIZE(l - 1);
+    uint64_t *child = vms__new_table(s, r, l - 1, false);
+    uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
+    unsigned k;
+    for (k = 0; k < 512; k++) child[k] = ce | (base + k * sz);
+    vms__meta(s, child)->children = 512;
+    t[i] = vms__pa_of(s, child) | VMS_PTE_TABLE;
+    s->mapped_bytes[l - 1] -= VMS__SIZE(l);
+    s->mapped_bytes[l - 2] += VMS__SIZE(l);
+    /* The CPU may hold the huge translation; Intel asks for an invalidation on a split. */
+    vms__flush_record(c, c->va & ~(VMS__SIZE(l) - 1u), VMS__SIZE(l), (e & VMS_PTE_G) != 0);
+}
+
+/* Remove the subtree under table t at level l (its leaves and tables) after a replace. */
+VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cursor_t *defer) {
+    uint64_t *tb[6];
+    unsigned ix[6];
+    int l = top;
+    tb[l] = t;
+    ix[l] = 0;
+    for (;;) {
+        if (ix[l] == 512) {
+            if (defer) vms__defer_free(defer, tb[l]);
+            else {
+                s->table_pages--;
+                s->prov.free_frame(s->prov.user, vms__pa_of(s, tb[l]));
+            }
+            if (l == top) return;
+            l++;
+            ix[l]++;
+            continue;
+        }
+        {
+            uint64_t e = tb[l][ix[l]];
+            if (vms_pte_is_used(e)) {
+                if (vms_pte_is_leaf(e, l)) {
+                    s->mapped_bytes[l - 1] -= VMS__SIZE(l);
+                } else {
+                    tb[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+                    ix[l - 1] = 0;
+                    l--;
+                    continue;
+                }
+            }
+        }
+        ix[l]++;
+    }
+}
+
+/* One pass of a range map from c->va to end. With r == NULL it is a dry run: it changes
+ * nothing, reports VMS_ERR_EXIST, and counts in need[0] the zeroed and in need[1] the
+ * overwritten table frames the real pass will take. */
+VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_prop_t prop,
+                               int maxlvl, bool replace, vms__reserve_t *r, uint64_t need[2]) {
+    vms_space_t *s = c->space;
+    while (c->va < end) {
+        uint64_t va = c->va, sz, n, left, k, e0;
+        uint64_t *t;
+        unsigned i;
+        int L = maxlvl;
+        while (L > 1 && (((va | pa) & (VMS__SIZE(L) - 1u)) || end - va < VMS__SIZE(L))) L--;
+        while (c->level > L) {
+            int l = c->level;
+            uint64_t *pt = c->path[l];
+            unsigned pi = vms_addr_index(va, l);
+            uint64_t e = pt[pi];
+            bool used = vms_pte_is_used(e), full;
+            if (used && !vms_pte_is_leaf(e, l)) {
+                c->path[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+                c->level = l - 1;
+                continue;
+            }
+            if (used && !replace) return VMS_ERR_EXIST;
+            /* A table the run will fill completely need not be zeroed first. */
+            full = used || (l - 1 == L && !(va & (VMS__SIZE(L + 1) - 1u)) &&
+                            end - va >= VMS__SIZE(L + 1));
+            if (!r) {
+                need[full ? 1 : 0]++;
+                c->path[l - 1] = VMS__VIRTUAL;
+            } else if (used) {
+                vms__split(c, r, l, pt, pi);
+                c->path[l - 1] = vms__tbl(s, pt[pi] & VMS_PTE_ADDR_MASK);
+            } else {
+                uint64_t *child = vms__new_table(s, r, l - 1, !full);
+                pt[pi] = vms__pa_of(s, child) | VMS_PTE_TABLE;
+                vms__meta(s, pt)->children++;
+                c->path[l - 1] = child;
+            }
+            c->level = l - 1;
+        }
+        t = c->path[L];
+        i = vms_addr_index(va, L);
+        sz = VMS__SIZE(L);
+        n = 512u - i;
+        left = (end - va) >> VMS__SHIFT(L);
+        if (left < n) n = left;
+        if (!r) {
+            if (t != VMS__VIRTUAL && !replace)
+                for (k = 0; k < n; k++)
+                    if (vms_pte_is_used(t[i + k])) return VMS_ERR_EXIST;
+        } else {
+            e0 = vms_pte_encode(0, prop, L);
+            if (!replace) {
+                /* The dry run proved every slot empty: this loop is the whole cost. */
+                for (k = 0; k < n; k++) t[i + k] = e0 | (pa + k * sz);
+                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + n);
+            } else {
+                unsigned added = 0;
+                for (k = 0; k < n; k++) {
+                    uint64_t old = t[i + k];
+                    if (!vms_pte_is_used(old)) {
+                        added++;
+                    } else if (vms_pte_is_leaf(old, L)) {
+                        s->generation++;
+                        s->mapped_bytes[L - 1] -= sz;
+                        vms__flush_record(c, va + k * sz, sz, (old & VMS_PTE_G) != 0);
+                    } else {
+                        s->generation++;
+                        vms__flush_record(c, va + k * sz, sz, true);
+                        vms__drop_subtree(s, vms__tbl(s, old & VMS_PTE_ADDR_MASK), L - 1, c);
+                    }
+                    t[i + k] = e0 | (pa + k * sz);
+                }
+                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + added);
+            }
+            s->mapped_bytes[L - 1] += n * sz;
+        }
+        pa += n * sz;
+        vms__move(c, va + n * sz);
+    }
+    return VMS_OK;
+}
+
+VMS__PRIVATE int vms__max_level(uint32_t flags) {
+    return (flags & VMS_MAP_MAX_4K) ? 1 : (flags & VMS_MAP_MAX_2M) ? 2 : 3;
+}
+
+/* Map [c->va, c->va + len): a dry run on a copy of the cursor, then reserve, then apply. */
+VMS__PRIVATE int vms__map(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop, int maxlvl,
+                          bool replace) {
+    vms_cursor_t dry = *c;
+    uint64_t need[2] = {0, 0};
+    vms__reserve_t r;
+    int err = vms__map_pass(&dry, pa, c->va + len, prop, maxlvl, replace, NULL, need);
+    if (err) return err;
+    err = vms__reserve(c->space, &r, need[0], need[1]);
+    if (err) return err;
+    err = vms__map_pass(c, pa, c->va + len, prop, maxlvl, replace, &r, NULL);
+    VMS_ASSERT(err == VMS_OK && !r.zero_head && !r.raw_head);
+    vms__reserve_release(c->space, &r);
+    return err;
+}
+
+VMS__PRIVATE int vms__check_map_args(uint64_t pa, uint64_t len, vms_prop_t prop, uint32_t flags) {
+    int err = vms__check_pa(pa, len);
+    if (err) return err;
+    if (flags & ~VMS_MAP_FLAGS_MASK) return VMS_ERR_FLAGS;
+    return vms_prop_check(prop);
+}
+
+VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
+                                 uint32_t flags) {
+    int err;
+    if (!len) return VMS_ERR_ZEROLEN;
+    if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
+    err = vms__check_map_args(pa, len, prop, flags);
+    if (err) return err;
+    return vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
+}
+
+VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
+                           uint32_t flags) {
+    int L = vms_page_level(size), err;
+    uint64_t e;
+    if (!L) return VMS_ERR_PAGESIZE;
+    if ((c->va | pa) & (size - 1u)) return VMS_ERR_ALIGN;
+    if (c->va >= c->end || size > c->end - c->va) return VMS_ERR_RANGE;
+    err = vms__check_map_args(pa, size, prop, flags);
+    if (err) return err;
+    /* Fast path: the table is on the path and the slot is empty. */
+    e = vms__descend(c, L);
+    if (c->level == L && !vms_pte_is_used(e)) {
+        vms_space_t *s = c->space;
+        uint64_t *t = c->path[L];
+        t[vms_addr_index(c->va, L)] = vms_pte_encode(pa, prop, L);
+        vms__meta(s, t)->children++;
+        s->mapped_bytes[L - 1] += size;
+        vms__move(c, c->va + size);
+        return VMS_OK;
+    }
+    return vms__map(c, pa, size, prop, L, (flags & VMS_MAP_REPLACE) != 0);
+}
+
+/* >>impl-unmap-protect */
+
+/* Splits needed so that lin is a page boundary: 0, 1 or 2 (a 1 GiB page cut off 2 MiB). */
+VMS__PRIVATE uint64_t vms__edge_splits(const vms_space_t *s, uint64_t lin) {
+    const uint64_t *t = vms__tbl(s, s->root_pa);
+    int l = s->levels;
+    if (lin >= vms__top(s)) return 0;
+    for (;;) {
+        uint64_t e = t[vms_addr_index(lin, l)];
+        if (!vms_pte_is_used(e)) return 0;
+        if (vms_pte_is_leaf(e, l)) {
+            if (!(lin & (VMS__SIZE(l) - 1u))) return 0;
+            return (l == 3 && (lin & (VMS_PAGE_2M - 1u))) ? 2u : (l >= 2 ? 1u : 0u);
+        }
+        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        l--;
+    }
+}
+
+/* Free tables emptied at and above level l on the cursor's path. */
+VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
+    vms_space_t *s = c->space;
+    while (l < s->levels && vms__meta(s, c->path[l])->children == 0) {
+        uint64_t *parent = c->path[l + 1];
+        parent[vms_addr_index(c->va, l + 1)] = 0;
+        vms__meta(s, parent)->children--;
+        vms__defer_free(c, c->path[l]);
+        l++;
+    }
+    if (c->level < l) c->level = l;
+}
+
+/* Rights whose loss must be flushed: R, W, X, USER; and any change of cache or global. */
+VMS__PRIVATE bool vms__weakens(vms_prop_t old, vms_prop_t neu) {
+    if (old & ~neu & (VMS_R | VMS_W | VMS_X | VMS_USER)) return true;
+    return ((old ^ neu) & (VMS_CACHE_MASK | VMS_GLOBAL)) != 0;
+}
+
+#define VMS__OP_UNMAP 0
+#define VMS__OP_PROTECT 1
+
+/* Unmap or protect [c->va, end). Splits take frames from r (reserved by the caller). */
+VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_prop_t prop,
+                                   vms__reserve_t *r, uint64_t *done) {
+    vms_space_t *s = c->space;
+    while (c->va < end) {
+        uint64_t va = c->va, e = vms__descend(c, 1), base, sz, n, k;
+        int l = c->level;
+        uint64_t *t = c->path[l];
+        unsigned i = vms_addr_index(va, l);
+        sz = VMS__SIZE(l);
+        base = va & ~(sz - 1u);
+        if (!vms_pte_is_used(e)) {
+            vms__move(c, base + sz < end ? base + sz : end);
+            continue;
+        }
+        if (base < va || end - base < sz) { /* a huge page covered in part */
+            vms__split(c, r, l, t, i);
+            continue;
+        }
+        n = 512u - i;
+        if (((end - va) >> VMS__SHIFT(l)) < n) n = (end - va) >> VMS__SHIFT(l);
+        if (op == VMS__OP_UNMAP) {
+            unsigned cleared = 0;
+            bool global = false;
+            for (k = 0; k < n; k++) {
+                uint64_t old = t[i + k];
+                if (!vms_pte_is_used(old)) continue;
+                if (!vms_pte_is_leaf(old, l)) break; /* a table: descend into it next */
+                global |= (old & VMS_PTE_G) != 0;
+                t[i + k] = 0;
+                cleared++;
+            }
+            n = k ? k : 1;
+            if (cleared) {
+                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children - cleared);
+                s->mapped_bytes[l - 1] -= cleared * sz;
+                if (done) *done += cleared * sz;
+                s->generation++;
+                vms__flush_record(c, va, n * sz, global);
+                vms__prune(c, l);
+            }
+        } else {
+            bool weak = false, global = false;
+            for (k = 0; k < n; k++) {
+                uint64_t old = t[i + k], neu;
+                vms_prop_t op_old;
+                if (!vms_pte_is_used(old)) continue;
+                if (!vms_pte_is_leaf(old, l)) break;
+                op_old = vms_pte_prop(old, l);
+                neu = vms_pte_encode(vms_pte_leaf_pa(old, l),
+                                     prop | (op_old & (VMS_ACCESSED | VMS_DIRTY)), l);
+                if (neu == old) continue;
+                weak |= vms__weakens(op_old, prop);
+                global |= ((old | neu) & VMS_PTE_G) != 0;
+                t[i + k] = neu;
+                if (done) *done += sz;
+            }
+            n = k ? k : 1;
+            if (weak) {
+                s->generation++;
+                vms__flush_record(c, va, n * sz, global);
+            }
+        }
+        vms__move(c, va + n * sz < end ? va + n * sz : end);
+    }
+}
+
+/* Reserve the splits for [c->va, end), run the pass. */
+VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, int op, vms_prop_t prop,
+                             uint64_t *done) {
+    vms_space_t *s = c->space;
+    vms__reserve_t r;
+    uint64_t end, need;
+    int err;
+    if (!len) return VMS_ERR_ZEROLEN;
+    if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
+    end = c->va + len;
+    need = vms__edge_splits(s, c->va) + vms__edge_splits(s, end);
+    err = vms__reserve(s, &r, 0, need);
+    if (err) return err;
+    vms__change_pass(c, end, op, prop, &r, done);
+    vms__reserve_release(s, &r);
+    return VMS_OK;
+}
+
+VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped) {
+    uint64_t done = 0;
+    int err = vms__change(c, len, VMS__OP_UNMAP, 0, &done);
+    if (unmapped) *unmapped = done;
+    return err;
+}
+
+VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop) {
+    int err = vms_prop_check(prop);
+    if (err) return err;
+    return vms__change(c, len, VMS__OP_PROTECT, prop, NULL);
+}
+
+VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t prop,
+                                    vms_mapping_t *done) {
+    vms_space_t *s = c->space;
+    uint64_t limit;
+    int err = vms_prop_check(prop);
+    if (err) return err;
+    if (!len) return VMS_ERR_ZEROLEN;
+    if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
+    limit = c->va + len;
+    err = vms__find(c, limit);
+    if (err) return err;
+    for (;;) {
+        int l;
+        uint64_t base, sz;
+        (void)vms__descend(c, 1);
+        l = c->level;
+        sz = VMS__SIZE(l);
+        base = c->va & ~(sz - 1u);
+        if (base < c->va || limit - base < sz) { /* sticks out: split one level and retry */
+            vms__reserve_t r;
+            err = vms__reserve(s, &r, 0, 1);
+            if (err) return err;
+            vms__split(c, &r, l, c->path[l], vms_addr_index(c->va, l));
+            continue;
+        }
+        {
+            uint64_t *t = c->path[l];
+            vms__change_pass(c, base + sz, VMS__OP_PROTECT, prop, NULL, NULL);
+            if (done) vms__fill_mapping(s, base, t[vms_addr_index(base, l)], l, done);
+        }
+        return VMS_OK;
+    }
+}
+
+/* >>impl-space */
+
+VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
+    vms_space_desc_t d;
+    uint64_t pa;
+    uint64_t *root;
+    vms_table_meta_t *m;
+    int err;
+    if (!s) return VMS_ERR_ARG;
+    if (desc) d = *desc;
+    else VMS_MEMSET(&d, 0, sizeof d);
+    if (!d.levels) d.levels = 4;
+    if (d.levels != 4 && d.levels != 5) return VMS_ERR_LEVELS;
+    if (d.provider && (!d.provider->alloc_frame || !d.provider->free_frame)) return VMS_ERR_ARG;
+    VMS_MEMSET(s, 0, sizeof *s);
+    s->levels = d.levels;
+    s->flush_threshold = d.flush_threshold ? d.flush_threshold : 32u;
+    s->flush = d.flush;
+    s->load_cr3 = d.load_cr3;
+    s->hook_user = d.hook_user;
+    s->pcid = d.pcid;
+    if (d.provider) {
+        s->prov = *d.provider;
+    } else {
+        err = vms_arena_init(&s->arena, &d.arena);
+        if (err) return err;
+        s->owns_arena = true;
+        s->prov = vms_arena_provider(&s->arena);
+    }
+    s->direct_map = s->prov.direct_map;
+    err = s->prov.alloc_frame(s->prov.user, &pa, true);
+    if (err) {
+        if (s->owns_arena) vms_arena_destroy(&s->arena);
+        return VMS_ERR_NOMEM;
+    }
+    s->root_pa = pa;
+    root = vms__tbl(s, pa);
+    m = vms__meta(s, root);
+    m->children = 0;
+    m->level = (uint8_t)s->levels;
+    m->flags = 0;
+    m->lock = 0;
+    s->table_pages = 1;
+    return VMS_OK;
+}
+
+VMS_API int vms_space_destroy(vms_space_t *s) {
+    if (s->active_cpus) return VMS_ERR_ACTIVE;
+    vms__drop_subtree(s, vms__tbl(s, s->root_pa), s->levels, NULL);
+    if (s->owns_arena) vms_arena_destroy(&s->arena);
+    VMS_MEMSET(s, 0, sizeof *s);
+    return VMS_OK;
+}
+
+VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
+                          vms_prop_t prop, uint32_t flags) {
+    vms_cursor_t c;
+    int err = vms_cursor_open(&c, s, va, len);
+    if (err) return err;
+    err = vms_cursor_map_range(&c, pa, len, prop, flags);
+    vms_cursor_close(&c);
+    return err;
+}
+
+VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
+    vms_cursor_t c;
+    int err = vms_cursor_open(&c, s, va, len);
+    if (err) return err;
+    err = vms_cursor_unmap(&c, len, NULL);
+    vms_cursor_close(&c);
+    return err;
+}
+
+VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len, vms_prop_t prop) {
+    vms_cursor_t c;
+    int err = vms_cursor_open(&c, s, va, len);
+    if (err) return err;
+    err = vms_cursor_protect(&c, len, prop);
+    vms_cursor_close(&c);
+    return err;
+}
+
+VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out) {
+    const uint64_t *t = vms__tbl(s, s->root_pa);
+    uint64_t lin;
+    int l = s->levels;
+    if (!vms_addr_is_canonical(va, s->levels)) return VMS_ERR_NONCANON;
+    lin = vms__lin(s, va);
+    for (;;) {
+        uint64_t e = t[vms_addr_index(lin, l)];
+        if (!vms_pte_is_used(e)) return VMS_ERR_NOENT;
+        if (vms_pte_is_leaf(e, l)) {
+            vms__fill_mapping(s, lin, e, l, out);
+            return VMS_OK;
+        }
+        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        l--;
+    }
+}
+
+VMS_API int vms_space_enumerate(const vms_space_t *s,
+                                int (*fn)(void *user, const vms_mapping_t *m), void *user) {
+    vms_cursor_t c;
+    vms_mapping_t m;
+    /* The cursor only reads here; it needs a mutable space pointer for its type. */
+    vms__cursor_init_lin(&c, (vms_space_t *)(uintptr_t)s, 0, vms__top(s));
+    while (vms_cursor_next(&c, &m)) {
+        int rc = fn(user, &m);
+        if (rc) return rc;
+    }
+    return VMS_OK;
+}
+
+VMS_API void vms_space_stats(const vms_space_t *s, vms_stats_t *out) {
+    out->table_pages = s->table_pages;
+    out->mapped_bytes[0] = s->mapped_bytes[0];
+    out->mapped_bytes[1] = s->mapped_bytes[1];
+    out->mapped_bytes[2] = s->mapped_bytes[2];
+}
+
+/* >>impl-translate */
+
+VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned access,
+                                  vms_access_result_t *out) {
+    const uint64_t *t = vms__tbl(s, s->root_pa);
+    uint64_t e = 0, lin, mask;
+    bool w = true, u = true, x = true;
+    int l = s->levels;
+    out->pa = 0;
+    out->prop = 0;
+    out->level = l;
+    if (!vms_addr_is_canonical(va, s->levels)) {
+        out->fault = VMS_FAULT_NONCANONICAL;
+        return false;
+    }
+    lin = vms__lin(s, va);
+    for (;;) {
+        e = t[vms_addr_index(lin, l)];
+        out->level = l;
+        if (!(e & VMS_PTE_P)) {
+            out->fault = VMS_FAULT_NOT_PRESENT;
+            return false;
+        }
+        w = w && (e & VMS_PTE_RW);
+        u = u && (e & VMS_PTE_US);
+        x = x && !(e & VMS_PTE_XD);
+        if (vms_pte_is_leaf(e, l)) break;
+        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        l--;
+    }
+    if ((access & VMS_ACCESS_USER) && !u) out->fault = VMS_FAULT_USER;
+    else if ((access & VMS_ACCESS_WRITE) && !w) out->fault = VMS_FAULT_WRITE;
+    else if ((access & VMS_ACCESS_EXEC) && !x) out->fault = VMS_FAULT_EXEC;
+    else out->fault = VMS_FAULT_NONE;
+    if (out->fault != VMS_FAULT_NONE) return false;
+    mask = VMS__SIZE(l) - 1u;
+    out->pa = vms_pte_leaf_pa(e, l) | (va & mask);
+    out->prop = VMS_R | (w ? VMS_W : 0u) | (u ? VMS_USER : 0u) | (x ? VMS_X : 0u);
+    return true;
+}
+
+/* >>impl-debug */
+
+#ifdef VMSPACE_DEBUG
+#define VMS__MARK 0x80u
+/* Clear the visit marks of the check below; descends only into marked tables, so it ends
+ * even on tables that reference each other. */
+VMS__PRIVATE void vms__check_unmark(const vms_space_t *s) {
+    const uint64_t *tb[6];
+    unsigned ix[6];
+    int l = s->levels, top = s->levels;
+    tb[l] = vms__tbl(s, s->root_pa);
+    ix[l] = 0;
+    vms__meta(s, tb[l])->flags &= (uint8_t)~VMS__MARK;
+    for (;;) {
+        if (ix[l] == 512) {
+            if (l == top) return;
+            l++;
+            ix[l]++;
+            continue;
+        }
+        {
+            uint64_t e = tb[l][ix[l]];
+            if (l > 1 && vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
+                const uint64_t *child = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+                vms_table_meta_t *m = vms__meta(s, child);
+                if (m->flags & VMS__MARK) {
+                    m->flags &= (uint8_t)~VMS__MARK;
+                    tb[l - 1] = child;
+                    ix[l - 1] = 0;
+                    l--;
+                    continue;
+                }
+            }
+        }
+        ix[l]++;
+    }
+}
+
+VMS_API const char *vms_space_check(const vms_space_t *s) {
+    const uint64_t *tb[6];
+    unsigned ix[6], used[6];
+    uint64_t tables = 0, bytes[3] = {0, 0, 0};
+    int l = s->levels, top = s->levels;
+    const char *bad = NULL;
+    tb[l] = vms__tbl(s, s->root_pa);
+    ix[l] = used[l] = 0;
+    for (;;) {
+        if (ix[l] == 0) { /* first visit of this table */
+            vms_table_meta_t *m = vms__meta(s, tb[l]);
+            if (m->flags & VMS__MARK) { bad = "table_reachable_once"; break; }
+            m->flags |= VMS__MARK;
+            if (m->level != l) { bad = "table_level"; break; }
+            tables++;
+        }
+        if (ix[l] == 512) {
+            if (vms__meta(s, tb[l])->children != used[l]) { bad = "child_count"; break; }
+            if (l != top && used[l] == 0) { bad = "no_empty_tables"; break; }
+            if (l == top) break;
+            l++;
+            ix[l]++;
+            continue;
+        }
+        {
+            uint64_t e = tb[l][ix[l]];
+            if (vms_pte_is_used(e)) {
+                used[l]++;
+                if (l >= 4 && (e & VMS_PTE_PS)) { bad = "no_huge_above_1g"; break; }
+                if (vms_pte_is_leaf(e, l)) {
+                    uint64_t low = (e & VMS_PTE_ADDR_MASK) & (VMS__SIZE(l) - 1u);
+                    if (l >= 2) low &= ~VMS_PTE_PAT_HUGE;
+                    if (low) { bad = "leaf_aligned"; break; }
+                    if (e & ((uint64_t)0x1ff << 54)) { bad = "reserved_bits_clear"; break; }
+                    if ((e & VMS_PTE_P) && (e & VMS_PTE_NOACCESS)) {
+                        bad = "noaccess_only_when_not_present";
+                        break;
+                    }
+                    bytes[l - 1] += VMS__SIZE(l);
+                } else {
+                    if ((e & ~VMS_PTE_ADDR_MASK & ~VMS_PTE_A) != VMS_PTE_TABLE) {
+                        bad = "table_entry_bits";
+                        break;
+                    }
+                    tb[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+                    ix[l - 1] = used[l - 1] = 0;
+                    l--;
+                    continue;
+                }
+            } else if (e != 0) {
+                bad = "unused_entry_zero";
+                break;
+            }
+        }
+        ix[l]++;
+    }
+    vms__check_unmark(s);
+    if (bad) return bad;
+    if (tables != s->table_pages) return "table_pages_counter";
+    if (bytes[0] != s->mapped_bytes[0] || bytes[1] != s->mapped_bytes[1] ||
+        bytes[2] != s->mapped_bytes[2])
+        return "mapped_bytes_counter";
+    return NULL;
+}
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VMSPACE_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 The vmspace authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software
+and associated documentation files (the "Software"), to deal in the Software without
+restriction, including without limitation the rights to use, copy, modify, merge, publish,
+distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the
+Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING
+BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*/
