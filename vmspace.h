@@ -459,6 +459,7 @@ typedef struct vms_space_s {
     void *hook_user;
     uint64_t active_cpus;
     bool pcid;
+    uint64_t pcid_stale;              /* CPUs whose cached PCID entries missed a flush */
     uint16_t pcids[VMSPACE_MAX_CPUS]; /* 0 = none on that CPU */
     uint64_t pcid_epoch[VMSPACE_MAX_CPUS];
 } vms_space_t;
@@ -633,6 +634,15 @@ VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned ac
 
 /* >>activate ---------------------------------------------------------------------------- */
 
+/* PCIDs handed out per CPU before they are recycled (1..VMSPACE_MAX_PCID; 0 is the kernel's). */
+#ifndef VMSPACE_MAX_PCID
+#define VMSPACE_MAX_PCID 4095
+#endif
+#if VMSPACE_MAX_PCID < 1 || VMSPACE_MAX_PCID > 4095
+#error "VMSPACE_MAX_PCID must be between 1 and 4095"
+#endif
+#define VMS_CR3_NOFLUSH ((uint64_t)1 << 63)
+
 /* Make s the current space on CPU `cpu` (0 <= cpu < VMSPACE_MAX_CPUS): the space that was
  * current there is deactivated on that CPU, and load_cr3 is called with the root (and, with
  * PCIDs, the PCID and the no-flush bit 63 when the CPU's PCID for this space is still valid).
@@ -646,26 +656,58 @@ VMS_API vms_space_t *vms_cpu_current(int cpu);
 /* >>swtlb ------------------------------------------------------------------------------- */
 
 /* A software TLB: a small direct-mapped cache of translations owned by the caller (one per
- * thread or emulated CPU) in front of vms_translate. Huge pages are cached at their size.
- * It is always coherent: entries carry the space's generation, which every change that
- * removes, weakens or changes a translation bumps. */
+ * thread or emulated CPU) in front of vms_translate. Each page size has its own small array,
+ * so huge pages are cached at their size. It is always coherent: it remembers the space's
+ * generation, which every change that removes, weakens or changes a translation bumps, and
+ * drops all its entries when that moved. A hit is two dependent loads (the space's
+ * generation through t->space) beside the entry's own load. */
 #ifndef VMSPACE_SWTLB_ENTRIES
-#define VMSPACE_SWTLB_ENTRIES 64
+#define VMSPACE_SWTLB_ENTRIES 64 /* 4 KiB entries; 2 MiB get a quarter, 1 GiB 4 */
+#endif
+#if VMSPACE_SWTLB_ENTRIES < 4 || (VMSPACE_SWTLB_ENTRIES & (VMSPACE_SWTLB_ENTRIES - 1))
+#error "VMSPACE_SWTLB_ENTRIES must be a power of two, at least 4"
 #endif
 typedef struct vms_swtlb_entry_s {
-    uint64_t tag;  /* va >> 12 | 1 (valid), per page size slot */
-    uint64_t base; /* pa of the page minus its va: pa = va + base */
-    uint64_t generation;
-    uint64_t mask; /* page size - 1 */
+    uint64_t tag;  /* canonical va >> page shift, or UINT64_MAX when empty */
+    uint64_t base; /* pa - va for the page: pa = va + base (mod 2^64) */
 } vms_swtlb_entry_t;
 typedef struct vms_swtlb_s {
     const vms_space_t *space;
-    uint64_t hits, misses;
-    vms_swtlb_entry_t e[VMSPACE_SWTLB_ENTRIES];
+    uint64_t generation; /* the space's generation the entries were filled at */
+    uint64_t misses; /* slow-path calls, for measurements */
+    vms_swtlb_entry_t e4k[VMSPACE_SWTLB_ENTRIES];
+    vms_swtlb_entry_t e2m[VMSPACE_SWTLB_ENTRIES / 4];
+    vms_swtlb_entry_t e1g[4];
 } vms_swtlb_t;
+
+/* Bind t to s, empty. */
 VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s);
-/* Inline fast path declared by the implementation of issue TLB: vms_swtlb_translate(t, va,
- * &pa) -> bool, same answer as vms_translate(t->space, va, &pa). */
+/* Drop every entry (done automatically when the space changes). */
+VMS_API void vms_swtlb_flush(vms_swtlb_t *t);
+/* The slow path: walk, fill the entry for the page, answer. */
+VMS_API bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t *pa);
+
+/* Same answer as vms_translate(t->space, va, pa), from the cache when it can. */
+VMS_INLINE bool vms_swtlb_translate(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
+    const vms_swtlb_entry_t *e = &t->e4k[(va >> 12) & (VMSPACE_SWTLB_ENTRIES - 1)];
+    if (VMS_LIKELY(t->generation == t->space->generation)) {
+        if (VMS_LIKELY(e->tag == va >> 12)) {
+            *pa = va + e->base;
+            return true;
+        }
+        e = &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)];
+        if (e->tag == va >> 21) {
+            *pa = va + e->base;
+            return true;
+        }
+        e = &t->e1g[(va >> 30) & 3];
+        if (e->tag == va >> 30) {
+            *pa = va + e->base;
+            return true;
+        }
+    }
+    return vms__swtlb_fill(t, va, pa);
+}
 
 /* >>copy -------------------------------------------------------------------------------- */
 
@@ -699,7 +741,10 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
                             void *user);
 /* Saved file: a 64-byte little-endian header, then the raw arena bytes from phys_base.
  *   0: magic "VMSPACE1" | 8: u32 version (1) | 12: u32 levels | 16: u64 root_pa
- *   24: u64 phys_base | 32: u64 length of the arena image | 40..63: zero */
+ *   24: u64 phys_base | 32: u64 length of the arena image | 40: u64 arena free-list head
+ *   48: u64 arena frames in use | 56: u64 arena size (bytes reserved)
+ * The image holds the tables, the data frames and the arena's metadata array, so an
+ * emulator can load it at phys_base and point CR3 at root_pa. */
 #define VMS_SAVE_MAGIC "VMSPACE1"
 #ifndef VMSPACE_NO_STDLIB
 /* Save a space that uses the embedded arena. @return VMS_OK, VMS_ERR_ARG (not an arena
@@ -1009,7 +1054,11 @@ VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t) {
 VMS_API void vms_cursor_flush(vms_cursor_t *c) {
     vms_space_t *s = c->space;
     vms_flush_batch_t *b = &c->batch;
-    if ((b->npages || b->all) && s->active_cpus && s->flush) s->flush(s->hook_user, b, s->active_cpus);
+    if (b->npages || b->all) {
+        if (s->active_cpus && s->flush) s->flush(s->hook_user, b, s->active_cpus);
+        /* CPUs where the space is not active got no flush: their PCID entries are stale. */
+        s->pcid_stale |= ~s->active_cpus;
+    }
     while (b->deferred_head) {
         uint64_t pa = b->deferred_head;
         VMS_MEMCPY(&b->deferred_head, vms__tbl(s, pa), 8);
@@ -1202,8 +1251,9 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
     t[i] = vms__pa_of(s, child) | VMS_PTE_TABLE;
     s->mapped_bytes[l - 1] -= VMS__SIZE(l);
     s->mapped_bytes[l - 2] += VMS__SIZE(l);
-    /* The CPU may hold the huge translation; Intel asks for an invalidation on a split. */
-    vms__flush_record(c, c->va & ~(VMS__SIZE(l) - 1u), VMS__SIZE(l), (e & VMS_PTE_G) != 0);
+    /* The CPU may hold the huge translation; Intel asks for an invalidation on a split. One
+     * invlpg anywhere in a large page drops its whole entry, so one page is recorded. */
+    vms__flush_record(c, c->va & ~(VMS__SIZE(l) - 1u), VMS_PAGE_4K, (e & VMS_PTE_G) != 0);
 }
 
 /* Remove the subtree under table t at level l (its leaves and tables) after a replace. */
@@ -1722,6 +1772,473 @@ VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned ac
     out->prop = VMS_R | (w ? VMS_W : 0u) | (u ? VMS_USER : 0u) | (x ? VMS_X : 0u);
     return true;
 }
+
+/* >>impl-activate */
+
+/* Which space is current on each CPU, and the PCID allocator of each CPU. Process-wide
+ * state: one table for all spaces of this copy of the library. */
+static vms_space_t *vms__current[VMSPACE_MAX_CPUS];
+static uint16_t vms__next_pcid[VMSPACE_MAX_CPUS];
+static uint64_t vms__pcid_epoch[VMSPACE_MAX_CPUS];
+
+VMS_API vms_space_t *vms_cpu_current(int cpu) {
+    if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return NULL;
+    return vms__current[cpu];
+}
+
+VMS_API int vms_space_activate(vms_space_t *s, int cpu) {
+    vms_space_t *prev;
+    uint64_t bit, cr3;
+    if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return VMS_ERR_CPU;
+    prev = vms__current[cpu];
+    if (prev == s) return VMS_OK; /* already loaded: nothing to do */
+    bit = (uint64_t)1 << cpu;
+    if (prev) prev->active_cpus &= ~bit;
+    s->active_cpus |= bit;
+    vms__current[cpu] = s;
+    cr3 = s->root_pa;
+    if (s->pcid) {
+        bool valid = s->pcids[cpu] && s->pcid_epoch[cpu] == vms__pcid_epoch[cpu];
+        if (!valid) {
+            /* Out of PCIDs: start a new epoch. Every PCID handed out before is void, and
+             * each is flushed on its next first use, since that load lacks the no-flush bit. */
+            if (vms__next_pcid[cpu] == 0 || vms__next_pcid[cpu] > VMSPACE_MAX_PCID) {
+                vms__next_pcid[cpu] = 1;
+                vms__pcid_epoch[cpu]++;
+            }
+            s->pcids[cpu] = vms__next_pcid[cpu]++;
+            s->pcid_epoch[cpu] = vms__pcid_epoch[cpu];
+        }
+        cr3 |= s->pcids[cpu];
+        /* Keep the TLB entries only if no flush for this space was skipped while it was
+         * away from this CPU. */
+        if (valid && !(s->pcid_stale & bit)) cr3 |= VMS_CR3_NOFLUSH;
+        s->pcid_stale &= ~bit;
+    }
+    if (s->load_cr3) s->load_cr3(s->hook_user, cpu, cr3);
+    return VMS_OK;
+}
+
+VMS_API int vms_space_deactivate(vms_space_t *s, int cpu) {
+    if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return VMS_ERR_CPU;
+    if (vms__current[cpu] == s) {
+        vms__current[cpu] = NULL;
+        s->active_cpus &= ~((uint64_t)1 << cpu);
+    }
+    return VMS_OK;
+}
+
+/* >>impl-swtlb */
+
+VMS_API void vms_swtlb_flush(vms_swtlb_t *t) {
+    unsigned i;
+    for (i = 0; i < VMSPACE_SWTLB_ENTRIES; i++) t->e4k[i].tag = UINT64_MAX;
+    for (i = 0; i < VMSPACE_SWTLB_ENTRIES / 4; i++) t->e2m[i].tag = UINT64_MAX;
+    for (i = 0; i < 4; i++) t->e1g[i].tag = UINT64_MAX;
+    t->generation = t->space->generation;
+}
+
+VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s) {
+    t->space = s;
+    t->misses = 0;
+    vms_swtlb_flush(t);
+}
+
+/* Walk to the present leaf for va: its entry and level, or false. */
+VMS__PRIVATE bool vms__walk_present(const vms_space_t *s, uint64_t va, uint64_t *ep, int *lp) {
+    const uint64_t *t = vms__tbl(s, s->root_pa);
+    int l = s->levels;
+    if (!vms_addr_is_canonical(va, l)) return false;
+    for (;;) {
+        uint64_t e = t[vms_addr_index(va, l)];
+        if (!(e & VMS_PTE_P)) return false;
+        if (vms_pte_is_leaf(e, l)) {
+            *ep = e;
+            *lp = l;
+            return true;
+        }
+        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        l--;
+    }
+}
+
+VMS_API VMS_NOINLINE bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
+    uint64_t e, page_pa, page_va;
+    vms_swtlb_entry_t *slot;
+    int l;
+    t->misses++;
+    if (t->generation != t->space->generation) vms_swtlb_flush(t);
+    if (!vms__walk_present(t->space, va, &e, &l)) return false; /* absences are not cached */
+    page_pa = vms_pte_leaf_pa(e, l);
+    page_va = va & ~(VMS__SIZE(l) - 1u);
+    if (l == 1) slot = &t->e4k[(va >> 12) & (VMSPACE_SWTLB_ENTRIES - 1)];
+    else if (l == 2) slot = &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)];
+    else slot = &t->e1g[(va >> 30) & 3];
+    slot->tag = va >> VMS__SHIFT(l);
+    slot->base = page_pa - page_va;
+    *pa = va + slot->base;
+    return true;
+}
+
+/* >>impl-copy */
+
+#define VMS__COPY_FROM 0
+#define VMS__COPY_TO 1
+#define VMS__COPY_FILL 2
+#define VMS__CHECK_READ 3  /* check the pages, move nothing */
+#define VMS__CHECK_WRITE 4
+
+/* The host pointer for [pa, pa + n) if the provider lets us touch it, else NULL. */
+VMS__PRIVATE uint8_t *vms__phys_ptr(const vms_space_t *s, uint64_t pa, uint64_t n) {
+    if (pa < s->prov.direct_map_lo || pa >= s->prov.phys_limit || n > s->prov.phys_limit - pa)
+        return NULL;
+    return (uint8_t *)(s->direct_map + (uintptr_t)pa);
+}
+
+/* Check [va, va + len) page by page for `access`; stop at the first fault. With mode >= 0
+ * also move the bytes of each allowed page. Returns VMS_OK or VMS_ERR_FAULT. */
+VMS__PRIVATE int vms__copy(const vms_space_t *s, uint64_t va, uint64_t len, int mode,
+                           uint8_t *buf, int fill, vms_copy_result_t *r) {
+    bool write = mode == VMS__COPY_TO || mode == VMS__COPY_FILL || mode == VMS__CHECK_WRITE;
+    unsigned access = VMS_ACCESS_USER | (write ? VMS_ACCESS_WRITE : 0u);
+    vms_copy_result_t tmp;
+    if (!r) r = &tmp;
+    r->done = 0;
+    r->fault_va = 0;
+    r->fault = VMS_FAULT_NONE;
+    if (len && va + (len - 1u) < va) return VMS_ERR_OVERFLOW;
+    while (r->done < len) {
+        vms_access_result_t a;
+        uint64_t cur = va + r->done, chunk;
+        uint8_t *host;
+        if (!vms_translate_access(s, cur, access, &a)) {
+            r->fault_va = cur;
+            r->fault = a.fault;
+            return VMS_ERR_FAULT;
+        }
+        chunk = VMS__SIZE(a.level) - (cur & (VMS__SIZE(a.level) - 1u));
+        if (chunk > len - r->done) chunk = len - r->done;
+        host = vms__phys_ptr(s, a.pa, chunk);
+        if (!host) {
+            r->fault_va = cur;
+            r->fault = VMS_FAULT_PHYS;
+            return VMS_ERR_FAULT;
+        }
+        if (mode == VMS__COPY_FROM) VMS_MEMCPY(buf + r->done, host, chunk);
+        else if (mode == VMS__COPY_TO) VMS_MEMCPY(host, buf + r->done, chunk);
+        else if (mode == VMS__COPY_FILL) VMS_MEMSET(host, fill, chunk);
+        r->done += chunk;
+    }
+    return VMS_OK;
+}
+
+VMS_API int vms_copy_from(const vms_space_t *s, void *dst, uint64_t va, uint64_t len,
+                          vms_copy_result_t *r) {
+    return vms__copy(s, va, len, VMS__COPY_FROM, (uint8_t *)dst, 0, r);
+}
+
+VMS_API int vms_copy_to(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
+                        vms_copy_result_t *r) {
+    /* The buffer is only read in this mode. */
+    return vms__copy(s, va, len, VMS__COPY_TO, (uint8_t *)(uintptr_t)src, 0, r);
+}
+
+VMS_API int vms_fill(vms_space_t *s, uint64_t va, int b, uint64_t len, vms_copy_result_t *r) {
+    return vms__copy(s, va, len, VMS__COPY_FILL, NULL, b, r);
+}
+
+/* Small values: check every page first, then copy, so a fault copies nothing. */
+VMS_API int vms_read_val(const vms_space_t *s, uint64_t va, void *dst, uint64_t len,
+                         vms_copy_result_t *r) {
+    int err;
+    if (len > 64) return VMS_ERR_ARG;
+    err = vms__copy(s, va, len, VMS__CHECK_READ, NULL, 0, r);
+    if (err) {
+        if (r) r->done = 0;
+        return err;
+    }
+    return vms__copy(s, va, len, VMS__COPY_FROM, (uint8_t *)dst, 0, r);
+}
+
+VMS_API int vms_write_val(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
+                          vms_copy_result_t *r) {
+    vms_copy_result_t tmp;
+    int err;
+    if (len > 64) return VMS_ERR_ARG;
+    if (!r) r = &tmp;
+    err = vms__copy(s, va, len, VMS__CHECK_WRITE, NULL, 0, r);
+    if (err) {
+        r->done = 0;
+        return err;
+    }
+    return vms__copy(s, va, len, VMS__COPY_TO, (uint8_t *)(uintptr_t)src, 0, r);
+}
+
+/* >>impl-dump */
+
+/* A tiny formatter, so the dump needs no libc. */
+typedef struct vms__line_s {
+    char buf[192];
+    unsigned n;
+} vms__line_t;
+
+VMS__PRIVATE void vms__put(vms__line_t *l, const char *str) {
+    while (*str && l->n + 1 < sizeof l->buf) l->buf[l->n++] = *str++;
+    l->buf[l->n] = 0;
+}
+
+VMS__PRIVATE void vms__put_hex(vms__line_t *l, uint64_t v, int digits) {
+    char tmp[19];
+    int i;
+    tmp[0] = '0';
+    tmp[1] = 'x';
+    for (i = 0; i < digits; i++) tmp[2 + i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 15];
+    tmp[2 + digits] = 0;
+    vms__put(l, tmp);
+}
+
+VMS__PRIVATE void vms__put_size(vms__line_t *l, uint64_t bytes, int width) {
+    static const char units[] = "KMGTPE";
+    char tmp[24];
+    int u = 0, n = 0, i;
+    uint64_t v = bytes >> 10;
+    while (v >= 1024 && !(v & 1023) && u < 5) {
+        v >>= 10;
+        u++;
+    }
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (i = n + 1; i < width; i++) vms__put(l, " ");
+    while (n) {
+        char c[2];
+        c[0] = tmp[--n];
+        c[1] = 0;
+        vms__put(l, c);
+    }
+    {
+        char c[2];
+        c[0] = units[u];
+        c[1] = 0;
+        vms__put(l, c);
+    }
+}
+
+VMS__PRIVATE void vms__dump_run(const vms_space_t *s, const vms_mapping_t *m, uint64_t len,
+                                void (*out)(void *, const char *), void *user) {
+    static const char *const cache[8] = {"WB  ", "WT  ", "WC  ", "UC  ",
+                                         "PAT4", "PAT5", "PAT6", "PAT7"};
+    vms__line_t l;
+    vms_prop_t p = m->prop;
+    int digits = s->levels == 5 ? 16 : 16;
+    l.n = 0;
+    l.buf[0] = 0;
+    vms__put_hex(&l, m->va, digits);
+    vms__put(&l, "-");
+    vms__put_hex(&l, m->va + len, digits);
+    vms__put(&l, " ");
+    vms__put_size(&l, len, 8);
+    vms__put(&l, " ");
+    vms__put(&l, m->size == VMS_PAGE_4K ? "pte" : m->size == VMS_PAGE_2M ? "pmd" : "pud");
+    vms__put(&l, (p & (VMS_R | VMS_W | VMS_X)) ? "  " : "  none ");
+    if (p & (VMS_R | VMS_W | VMS_X)) {
+        vms__put(&l, (p & VMS_R) ? "r" : "-");
+        vms__put(&l, (p & VMS_W) ? "w" : "-");
+        vms__put(&l, (p & VMS_X) ? "x" : "-");
+        vms__put(&l, "  ");
+    }
+    vms__put(&l, (p & VMS_USER) ? "USR " : "    ");
+    vms__put(&l, (p & VMS_GLOBAL) ? "GLB " : "    ");
+    vms__put(&l, cache[VMS_PROP_CACHE(p) & 7u]);
+    vms__put(&l, "  pa ");
+    vms__put_hex(&l, m->pa, 13);
+    vms__put(&l, "-");
+    vms__put_hex(&l, m->pa + len, 13);
+    out(user, l.buf);
+}
+
+VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const char *line),
+                            void *user) {
+    vms_cursor_t c;
+    vms_mapping_t m, run;
+    uint64_t run_len = 0;
+    vms__line_t l;
+    l.n = 0;
+    l.buf[0] = 0;
+    vms__put(&l, "---[ vmspace: ");
+    vms__put(&l, s->levels == 5 ? "5-level" : "4-level");
+    vms__put(&l, ", root ");
+    vms__put_hex(&l, s->root_pa, 13);
+    vms__put(&l, " ]---");
+    out(user, l.buf);
+    vms__cursor_init_lin(&c, (vms_space_t *)(uintptr_t)s, 0, vms__top(s));
+    VMS_MEMSET(&run, 0, sizeof run);
+    while (vms_cursor_next(&c, &m)) {
+        /* Merge pages that continue the run in VA and PA with the same size and property. */
+        if (run_len && m.va == run.va + run_len && m.pa == run.pa + run_len &&
+            m.size == run.size && m.prop == run.prop) {
+            run_len += m.size;
+            continue;
+        }
+        if (run_len) vms__dump_run(s, &run, run_len, out, user);
+        run = m;
+        run_len = m.size;
+    }
+    if (run_len) vms__dump_run(s, &run, run_len, out, user);
+    l.n = 0;
+    l.buf[0] = 0;
+    vms__put(&l, "---[ table pages: ");
+    vms__put_size(&l, s->table_pages * VMS_PAGE_4K, 0);
+    vms__put(&l, "; mapped by 4K pages: ");
+    vms__put_size(&l, s->mapped_bytes[0], 0);
+    vms__put(&l, ", by 2M pages: ");
+    vms__put_size(&l, s->mapped_bytes[1], 0);
+    vms__put(&l, ", by 1G pages: ");
+    vms__put_size(&l, s->mapped_bytes[2], 0);
+    vms__put(&l, " ]---");
+    out(user, l.buf);
+}
+
+/* >>impl-save */
+
+#ifndef VMSPACE_NO_STDLIB
+VMS__PRIVATE void vms__le64(uint8_t *p, uint64_t v) {
+    int i;
+    for (i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+VMS__PRIVATE uint64_t vms__rd64(const uint8_t *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
+    uint8_t h[64];
+    FILE *f;
+    int ok;
+    if (!s->owns_arena || !path) return VMS_ERR_ARG;
+    VMS_MEMSET(h, 0, sizeof h);
+    VMS_MEMCPY(h, VMS_SAVE_MAGIC, 8);
+    h[8] = 1;
+    h[12] = (uint8_t)s->levels;
+    vms__le64(h + 16, s->root_pa);
+    vms__le64(h + 24, s->arena.phys_base);
+    vms__le64(h + 32, s->arena.bump);
+    vms__le64(h + 40, s->arena.free_head);
+    vms__le64(h + 48, s->arena.frames_in_use);
+    vms__le64(h + 56, s->arena.size);
+    f = fopen(path, "wb");
+    if (!f) return VMS_ERR_IO;
+    ok = fwrite(h, 1, sizeof h, f) == sizeof h &&
+         fwrite(s->arena.base, 1, (size_t)s->arena.bump, f) == (size_t)s->arena.bump;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? VMS_OK : VMS_ERR_IO;
+}
+
+/* Recount tables and mapped bytes of a loaded image, checking that every table lies inside
+ * it, so a corrupt file cannot make later walks leave the arena. */
+VMS__PRIVATE int vms__recount(vms_space_t *s, uint64_t lo, uint64_t hi) {
+    uint64_t *tb[6];
+    unsigned ix[6];
+    int l = s->levels, top = s->levels;
+    uint64_t budget = (hi - lo) >> 12;
+    tb[l] = vms__tbl(s, s->root_pa);
+    ix[l] = 0;
+    s->table_pages = 1;
+    s->mapped_bytes[0] = s->mapped_bytes[1] = s->mapped_bytes[2] = 0;
+    for (;;) {
+        uint64_t e;
+        if (ix[l] == 512) {
+            if (l == top) return VMS_OK;
+            l++;
+            ix[l]++;
+            continue;
+        }
+        e = tb[l][ix[l]];
+        if (vms_pte_is_used(e)) {
+            if (vms_pte_is_leaf(e, l)) {
+                if (l > 3) return VMS_ERR_FORMAT;
+                s->mapped_bytes[l - 1] += VMS__SIZE(l);
+            } else {
+                uint64_t pa = e & VMS_PTE_ADDR_MASK;
+                if (l == 1 || pa < lo || pa >= hi || ++s->table_pages > budget)
+                    return VMS_ERR_FORMAT;
+                tb[l - 1] = vms__tbl(s, pa);
+                ix[l - 1] = 0;
+                l--;
+                continue;
+            }
+        }
+        ix[l]++;
+    }
+}
+
+VMS__PRIVATE bool vms__magic_differs(const uint8_t *h) {
+    int i;
+    for (i = 0; i < 8; i++)
+        if (h[i] != (uint8_t)VMS_SAVE_MAGIC[i]) return true;
+    return false;
+}
+
+VMS_API int vms_space_load(vms_space_t *s, const char *path) {
+    uint8_t h[64];
+    vms_space_desc_t d;
+    uint64_t root, base, len, size;
+    unsigned levels;
+    FILE *f;
+    int err;
+    if (!s || !path) return VMS_ERR_ARG;
+    f = fopen(path, "rb");
+    if (!f) return VMS_ERR_IO;
+    if (fread(h, 1, sizeof h, f) != sizeof h || vms__magic_differs(h)) {
+        fclose(f);
+        return VMS_ERR_FORMAT;
+    }
+    levels = (unsigned)h[12] | (unsigned)h[13] << 8 | (unsigned)h[14] << 16 | (unsigned)h[15] << 24;
+    root = vms__rd64(h + 16);
+    base = vms__rd64(h + 24);
+    len = vms__rd64(h + 32);
+    size = vms__rd64(h + 56);
+    if ((vms__rd64(h + 8) & 0xffffffffu) != 1 || (levels != 4 && levels != 5) || (len & (VMS_PAGE_4K - 1)) ||
+        (base & (VMS_PAGE_2M - 1)) || !len || base >= VMS_PHYS_LIMIT ||
+        len > VMS_PHYS_LIMIT - base || (root & (VMS_PAGE_4K - 1)) || root < base ||
+        root >= base + len || size < len || size > VMS_PHYS_LIMIT - base ||
+        (size & (VMS_PAGE_2M - 1))) {
+        fclose(f);
+        return VMS_ERR_FORMAT;
+    }
+    VMS_MEMSET(&d, 0, sizeof d);
+    d.levels = (int)levels;
+    /* The same arena size, so the metadata array keeps its extent. */
+    d.arena.size = size;
+    d.arena.phys_base = base;
+    err = vms_space_init(s, &d);
+    if (err) {
+        fclose(f);
+        return err;
+    }
+    /* Drop the fresh root and take over the saved image wholesale. */
+    if (fread(s->arena.base, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        vms_space_destroy(s);
+        return VMS_ERR_FORMAT;
+    }
+    fclose(f);
+    s->arena.bump = len;
+    s->arena.free_head = vms__rd64(h + 40);
+    s->arena.frames_in_use = vms__rd64(h + 48);
+    s->root_pa = root;
+    if ((s->arena.free_head && (s->arena.free_head < base || s->arena.free_head >= base + len)) ||
+        (err = vms__recount(s, base, base + len)) != VMS_OK) {
+        vms_arena_destroy(&s->arena);
+        VMS_MEMSET(s, 0, sizeof *s);
+        return VMS_ERR_FORMAT;
+    }
+    return VMS_OK;
+}
+#endif
 
 /* >>impl-debug */
 
