@@ -997,9 +997,21 @@ VMS__PRIVATE vms_table_meta_t *vms__meta(const vms_space_t *s, const uint64_t *t
                                 (uintptr_t)(vms__pa_of(s, t) >> 12) * sizeof(vms_table_meta_t));
 }
 
-/* A table that reads as empty: dry runs walk through it where a table would be created. */
+/* Stand-ins that dry runs walk through where the real pass would create a table: an empty
+ * one, and one that reads as the leaves a split produces (P|PS: a leaf at any level). */
 static const uint64_t vms__zero_table[512] = {0};
 #define VMS__VIRTUAL ((uint64_t *)(uintptr_t)vms__zero_table)
+#define VMS__LEAF_ENTRY (VMS_PTE_P | VMS_PTE_PS)
+#define VMS__LEAF_ROW8                                                                      \
+    VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY,   \
+        VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY
+#define VMS__LEAF_ROW64                                                                     \
+    VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8,       \
+        VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8
+static const uint64_t vms__split_table[512] = {VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64,
+                                               VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64,
+                                               VMS__LEAF_ROW64, VMS__LEAF_ROW64};
+#define VMS__VIRTUAL_SPLIT ((uint64_t *)(uintptr_t)vms__split_table)
 
 VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len) {
     uint64_t last;
@@ -1321,7 +1333,7 @@ VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_p
                             end - va >= VMS__SIZE(L + 1));
             if (!r) {
                 need[full ? 1 : 0]++;
-                c->path[l - 1] = VMS__VIRTUAL;
+                c->path[l - 1] = used ? VMS__VIRTUAL_SPLIT : VMS__VIRTUAL;
             } else if (used) {
                 vms__split(c, r, l, pt, pi);
                 c->path[l - 1] = vms__tbl(s, pt[pi] & VMS_PTE_ADDR_MASK);
@@ -1340,7 +1352,7 @@ VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_p
         left = (end - va) >> VMS__SHIFT(L);
         if (left < n) n = left;
         if (!r) {
-            if (t != VMS__VIRTUAL && !replace)
+            if (t != VMS__VIRTUAL && t != VMS__VIRTUAL_SPLIT && !replace)
                 for (k = 0; k < n; k++)
                     if (vms_pte_is_used(t[i + k])) return VMS_ERR_EXIST;
         } else {
