@@ -1328,8 +1328,9 @@ VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_p
                 continue;
             }
             if (used && !replace) return VMS_ERR_EXIST;
-            /* A table the run will fill completely need not be zeroed first. */
-            full = used || (l - 1 == L && !(va & (VMS__SIZE(L + 1) - 1u)) &&
+            /* A table the run will fill completely need not be zeroed first. Not with replace:
+             * its loop reads every old slot, so the frame must hold no stale entries. */
+            full = used || (!replace && l - 1 == L && !(va & (VMS__SIZE(L + 1) - 1u)) &&
                             end - va >= VMS__SIZE(L + 1));
             if (!r) {
                 need[full ? 1 : 0]++;
@@ -1511,46 +1512,49 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
         }
         n = 512u - i;
         if (((end - va) >> VMS__SHIFT(l)) < n) n = (end - va) >> VMS__SHIFT(l);
-        if (op == VMS__OP_UNMAP) {
-            unsigned cleared = 0;
-            bool global = false;
+        {
+            /* Change the slots of the run; flush only the runs of slots that changed. */
+            unsigned changed = 0;
+            uint64_t first = 0, count = 0;
+            bool global = false, weak = false;
             for (k = 0; k < n; k++) {
-                uint64_t old = t[i + k];
-                if (!vms_pte_is_used(old)) continue;
-                if (!vms_pte_is_leaf(old, l)) break; /* a table: descend into it next */
-                global |= (old & VMS_PTE_G) != 0;
-                t[i + k] = 0;
-                cleared++;
-            }
-            n = k ? k : 1;
-            if (cleared) {
-                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children - cleared);
-                s->mapped_bytes[l - 1] -= cleared * sz;
-                if (done) *done += cleared * sz;
-                s->generation++;
-                vms__flush_record(c, va, n * sz, global);
-                vms__prune(c, l);
-            }
-        } else {
-            bool weak = false, global = false;
-            for (k = 0; k < n; k++) {
-                uint64_t old = t[i + k], neu;
-                vms_prop_t op_old;
-                if (!vms_pte_is_used(old)) continue;
-                if (!vms_pte_is_leaf(old, l)) break;
-                op_old = vms_pte_prop(old, l);
-                neu = vms_pte_encode(vms_pte_leaf_pa(old, l),
-                                     prop | (op_old & (VMS_ACCESSED | VMS_DIRTY)), l);
-                if (neu == old) continue;
-                weak |= vms__weakens(op_old, prop);
+                uint64_t old = t[i + k], neu = 0;
+                bool hit;
+                if (vms_pte_is_used(old) && !vms_pte_is_leaf(old, l)) break; /* descend next */
+                hit = vms_pte_is_used(old);
+                if (hit && op == VMS__OP_PROTECT) {
+                    vms_prop_t was = vms_pte_prop(old, l);
+                    neu = vms_pte_encode(vms_pte_leaf_pa(old, l),
+                                         prop | (was & (VMS_ACCESSED | VMS_DIRTY)), l);
+                    hit = neu != old;
+                    weak = hit && vms__weakens(was, prop);
+                }
+                if (hit) {
+                    t[i + k] = neu;
+                    changed++;
+                    if (op == VMS__OP_UNMAP) weak = true;
+                }
+                if (!weak || !hit) {
+                    if (count) vms__flush_record(c, va + first * sz, count * sz, global);
+                    count = 0;
+                    global = false;
+                    continue;
+                }
+                if (!count) first = k;
+                count++;
                 global |= ((old | neu) & VMS_PTE_G) != 0;
-                t[i + k] = neu;
-                if (done) *done += sz;
             }
+            if (count) vms__flush_record(c, va + first * sz, count * sz, global);
             n = k ? k : 1;
-            if (weak) {
+            if (changed && op == VMS__OP_UNMAP) {
+                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children - changed);
+                s->mapped_bytes[l - 1] -= changed * sz;
+                if (done) *done += changed * sz;
                 s->generation++;
-                vms__flush_record(c, va, n * sz, global);
+                vms__prune(c, l);
+            } else if (changed) {
+                if (done) *done += changed * sz;
+                s->generation++;
             }
         }
         vms__move(c, va + n * sz < end ? va + n * sz : end);
