@@ -75,12 +75,6 @@ extern "C" {
 
 /* >>config ------------------------------------------------------------------------------ */
 
-#ifdef VMSPACE_STATIC
-#define VMS_API static
-#else
-#define VMS_API extern
-#endif
-
 #if defined(__GNUC__) || defined(__clang__)
 #define VMS_MAYBE_UNUSED __attribute__((unused))
 #define VMS_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -95,6 +89,13 @@ extern "C" {
 #define VMS_NOINLINE
 #define VMS_COLD
 #define VMS_NORETURN
+#endif
+
+/* A private copy (VMSPACE_STATIC) may leave functions unused: they must not warn. */
+#ifdef VMSPACE_STATIC
+#define VMS_API static VMS_MAYBE_UNUSED
+#else
+#define VMS_API extern
 #endif
 
 /* Inline helpers that every translation unit sees; unused ones must not warn. */
