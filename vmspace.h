@@ -2238,8 +2238,10 @@ VMS_API int vms_space_load(vms_space_t *s, const char *path) {
     }
     /* Drop the fresh root and take over the saved image wholesale. */
     if (fread(s->arena.base, 1, (size_t)len, f) != (size_t)len) {
+        /* The half-read image is no space to walk: drop the arena wholesale. */
         fclose(f);
-        vms_space_destroy(s);
+        vms_arena_destroy(&s->arena);
+        VMS_MEMSET(s, 0, sizeof *s);
         return VMS_ERR_FORMAT;
     }
     fclose(f);
