@@ -69,6 +69,11 @@
 #define VMSPACE_VERSION_NUMBER \
     (VMSPACE_VERSION_MAJOR * 10000 + VMSPACE_VERSION_MINOR * 100 + VMSPACE_VERSION_PATCH)
 
+/* VMSPACE_DEBUG=0 means off, like leaving it undefined; an empty definition means on. */
+#if defined(VMSPACE_DEBUG) && (0 - VMSPACE_DEBUG - 1) == -1
+#undef VMSPACE_DEBUG
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -585,21 +590,37 @@ VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop);
 /* >>translate --------------------------------------------------------------------------- */
 
 /* Translate va to a physical address as the MMU would for a supervisor read: false if va is
- * not canonical, not mapped, or mapped with no access. A few dependent loads, no calls. */
+ * not canonical, not mapped, or mapped with no access. Unrolled: one load per level, a
+ * present test at each, a PS test where huge leaves can be; no calls, no loop. */
 VMS_INLINE bool vms_translate(const vms_space_t *s, uint64_t va, uint64_t *pa) {
-    const uint64_t *t = (const uint64_t *)(s->direct_map + (uintptr_t)s->root_pa);
-    int level = s->levels;
-    uint64_t e, mask;
-    if (VMS_UNLIKELY(!vms_addr_is_canonical(va, level))) return false;
-    for (;;) {
-        e = t[vms_addr_index(va, level)];
+    const uintptr_t dm = s->direct_map;
+    const uint64_t *t = (const uint64_t *)(dm + (uintptr_t)s->root_pa);
+    uint64_t e;
+    if (VMS_UNLIKELY(s->levels == 5)) {
+        if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 7) >> 7) != va)) return false;
+        e = t[(va >> 48) & 511u];
         if (!(e & VMS_PTE_P)) return false;
-        if (level == 1 || (level <= 3 && (e & VMS_PTE_PS))) break;
-        t = (const uint64_t *)(s->direct_map + (uintptr_t)(e & VMS_PTE_ADDR_MASK));
-        level--;
+        t = (const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK));
+    } else if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 16) >> 16) != va)) {
+        return false;
     }
-    mask = VMS_LEVEL_SIZE(level) - 1u;
-    *pa = (e & VMS_PTE_ADDR_MASK & ~mask) | (va & mask);
+    e = t[(va >> 39) & 511u];
+    if (!(e & VMS_PTE_P)) return false;
+    e = ((const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK)))[(va >> 30) & 511u];
+    if (!(e & VMS_PTE_P)) return false;
+    if (VMS_UNLIKELY(e & VMS_PTE_PS)) {
+        *pa = (e & VMS_PTE_ADDR_MASK & ~(VMS_PAGE_1G - 1u)) | (va & (VMS_PAGE_1G - 1u));
+        return true;
+    }
+    e = ((const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK)))[(va >> 21) & 511u];
+    if (!(e & VMS_PTE_P)) return false;
+    if (e & VMS_PTE_PS) {
+        *pa = (e & VMS_PTE_ADDR_MASK & ~(VMS_PAGE_2M - 1u)) | (va & (VMS_PAGE_2M - 1u));
+        return true;
+    }
+    e = ((const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK)))[(va >> 12) & 511u];
+    if (!(e & VMS_PTE_P)) return false;
+    *pa = (e & VMS_PTE_ADDR_MASK) | (va & (VMS_PAGE_4K - 1u));
     return true;
 }
 
@@ -1483,10 +1504,13 @@ VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     if (c->level < l) c->level = l;
 }
 
-/* Rights whose loss must be flushed: R, W, X, USER; and any change of cache or global. */
-VMS__PRIVATE bool vms__weakens(vms_prop_t old, vms_prop_t neu) {
-    if (old & ~neu & (VMS_R | VMS_W | VMS_X | VMS_USER)) return true;
-    return ((old ^ neu) & (VMS_CACHE_MASK | VMS_GLOBAL)) != 0;
+/* Changes a CPU must be told of: a lost right (P, RW, US), a gained XD, or any change of the
+ * cache bits or of G. Adding rights needs no flush (the CPU refetches on the fault). */
+VMS__PRIVATE bool vms__pte_weakens(uint64_t old, uint64_t neu, int level) {
+    uint64_t pat = level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE;
+    if (old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) return true;
+    if (neu & ~old & VMS_PTE_XD) return true;
+    return ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat)) != 0;
 }
 
 #define VMS__OP_UNMAP 0
@@ -1515,6 +1539,7 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
         if (((end - va) >> VMS__SHIFT(l)) < n) n = (end - va) >> VMS__SHIFT(l);
         {
             /* Change the slots of the run; flush only the runs of slots that changed. */
+            uint64_t pbits = vms_pte_encode(0, prop & ~(VMS_ACCESSED | VMS_DIRTY), l);
             unsigned changed = 0;
             uint64_t first = 0, count = 0;
             bool global = false, weak = false;
@@ -1524,11 +1549,10 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
                 if (vms_pte_is_used(old) && !vms_pte_is_leaf(old, l)) break; /* descend next */
                 hit = vms_pte_is_used(old);
                 if (hit && op == VMS__OP_PROTECT) {
-                    vms_prop_t was = vms_pte_prop(old, l);
-                    neu = vms_pte_encode(vms_pte_leaf_pa(old, l),
-                                         prop | (was & (VMS_ACCESSED | VMS_DIRTY)), l);
+                    /* New bits computed once per run; keep the frame and the A/D bits. */
+                    neu = vms_pte_leaf_pa(old, l) | (old & (VMS_PTE_A | VMS_PTE_D)) | pbits;
                     hit = neu != old;
-                    weak = hit && vms__weakens(was, prop);
+                    weak = hit && vms__pte_weakens(old, neu, l);
                 }
                 if (hit) {
                     t[i + k] = neu;
@@ -1606,6 +1630,26 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
     limit = c->va + len;
     err = vms__find(c, limit);
     if (err) return err;
+    {
+        /* Count the splits first (one per level the page sticks out of the range), so that
+         * running out of frames leaves the tables untouched. */
+        vms__reserve_t r;
+        uint64_t need = 0;
+        int l;
+        (void)vms__descend(c, 1);
+        for (l = c->level; l > 1; l--) {
+            uint64_t base = c->va & ~(VMS__SIZE(l) - 1u);
+            if (base == c->va && limit - base >= VMS__SIZE(l)) break;
+            need++;
+        }
+        err = vms__reserve(s, &r, 0, need);
+        if (err) return err;
+        while (need--) {
+            l = c->level;
+            vms__split(c, &r, l, c->path[l], vms_addr_index(c->va, l));
+            (void)vms__descend(c, 1);
+        }
+    }
     for (;;) {
         int l;
         uint64_t base, sz;
@@ -1613,13 +1657,6 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
         l = c->level;
         sz = VMS__SIZE(l);
         base = c->va & ~(sz - 1u);
-        if (base < c->va || limit - base < sz) { /* sticks out: split one level and retry */
-            vms__reserve_t r;
-            err = vms__reserve(s, &r, 0, 1);
-            if (err) return err;
-            vms__split(c, &r, l, c->path[l], vms_addr_index(c->va, l));
-            continue;
-        }
         {
             uint64_t *t = c->path[l];
             vms__change_pass(c, base + sz, VMS__OP_PROTECT, prop, NULL, NULL);
@@ -2009,7 +2046,8 @@ VMS__PRIVATE void vms__put_hex(vms__line_t *l, uint64_t v, int digits) {
     int i;
     tmp[0] = '0';
     tmp[1] = 'x';
-    for (i = 0; i < digits; i++) tmp[2 + i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 15];
+    for (i = 0; i < digits; i++)
+        tmp[2 + i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 15];
     tmp[2 + digits] = 0;
     vms__put(l, tmp);
 }
@@ -2218,7 +2256,8 @@ VMS_API int vms_space_load(vms_space_t *s, const char *path) {
     base = vms__rd64(h + 24);
     len = vms__rd64(h + 32);
     size = vms__rd64(h + 56);
-    if ((vms__rd64(h + 8) & 0xffffffffu) != 1 || (levels != 4 && levels != 5) || (len & (VMS_PAGE_4K - 1)) ||
+    if ((vms__rd64(h + 8) & 0xffffffffu) != 1 || (levels != 4 && levels != 5) ||
+        (len & (VMS_PAGE_4K - 1)) ||
         (base & (VMS_PAGE_2M - 1)) || !len || base >= VMS_PHYS_LIMIT ||
         len > VMS_PHYS_LIMIT - base || (root & (VMS_PAGE_4K - 1)) || root < base ||
         root >= base + len || size < len || size > VMS_PHYS_LIMIT - base ||

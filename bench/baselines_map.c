@@ -1,0 +1,226 @@
+/* baselines_map.c - the mapping baselines the library is measured against, written for the
+ * benchmark (no library code is used here):
+ *
+ *   map_bare      the bare limit: store precomputed PTEs into an existing, already allocated
+ *                 leaf-table array (512 page tables for 1 GiB of 4 KiB pages, or one page
+ *                 directory for 1 GiB of 2 MiB pages).
+ *   map_bare_gen  the same stores with each PTE computed in the loop (no source array).
+ *   map_rootwalk  the common per-page mapper: every page walks from the root, allocating and
+ *                 zeroing missing tables on the way, then stores one leaf entry. A fresh root
+ *                 every step, so the tables are built from nothing as in a fresh space.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_list.h"
+
+#define BM_PAGE ((uint64_t)4096)
+#define BM_GIB ((uint64_t)1 << 30)
+#define BM_P ((uint64_t)1 << 0)
+#define BM_RW ((uint64_t)1 << 1)
+#define BM_US ((uint64_t)1 << 2)
+#define BM_PS ((uint64_t)1 << 7)
+#define BM_XD ((uint64_t)1 << 63)
+#define BM_ADDR ((uint64_t)0x000ffffffffff000)
+#define BM_LEAF_FLAGS (BM_P | BM_RW | BM_XD)
+#define BM_TABLE_FLAGS (BM_P | BM_RW | BM_US)
+/* The range every map case uses: PML4[1], PDPT[1] (as in the peer measurements), 1 GiB
+ * aligned, mapped to physical addresses from 4 GiB up (never touched). */
+#define BM_VA ((uint64_t)0x8040000000)
+#define BM_PA ((uint64_t)1 << 32)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BM_NOINLINE __attribute__((noinline))
+#else
+#define BM_NOINLINE
+#endif
+
+static uint64_t bm_level_size(int level) { return (uint64_t)1 << (12 + 9 * (level - 1)); }
+
+/* ------------------------------------------------------------------------------------------ */
+/* map_bare / map_bare_gen */
+
+typedef struct bm_bare_s {
+    uint64_t *dst; /* the leaf tables (already allocated, contiguous) */
+    uint64_t *src; /* precomputed entries */
+    uint64_t n, salt, first, huge;
+} bm_bare_t;
+
+static void *bm_bare_setup(int level, vms_bench_info_t *info) {
+    bm_bare_t *b = calloc(1, sizeof *b);
+    uint64_t i;
+    if (!b) vms_bench_die("calloc", 0);
+    b->n = BM_GIB / bm_level_size(level);
+    b->huge = level > 1 ? BM_PS : 0;
+    b->first = BM_PA | BM_LEAF_FLAGS | b->huge;
+    b->dst = vms_bench_alloc(b->n * 8);
+    b->src = vms_bench_alloc(b->n * 8);
+    for (i = 0; i < b->n; i++) b->src[i] = b->first + i * bm_level_size(level);
+    b->salt = vms_bench_runtime_zero(); /* keeps the loop a store loop, not a memcpy call */
+    info->items = b->n;
+    return b;
+}
+
+void *vms_bench_map_bare_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    (void)arg;
+    return bm_bare_setup(variant, info);
+}
+
+uint64_t vms_bench_map_bare_step(void *state) {
+    bm_bare_t *b = state;
+    uint64_t *restrict dst = b->dst;
+    const uint64_t *restrict src = b->src;
+    uint64_t i, n = b->n, salt = b->salt;
+    for (i = 0; i < n; i++) dst[i] = src[i] | salt;
+    return dst[n - 1];
+}
+
+void vms_bench_map_bare_reset(void *state) { (void)state; }
+
+void vms_bench_map_bare_report(void *state, vms_bench_info_t *info) {
+    bm_bare_t *b = state;
+    if (b->dst[b->n - 1] != b->src[b->n - 1]) vms_bench_die("bare store check", 0);
+    (void)info;
+}
+
+void vms_bench_map_bare_teardown(void *state) {
+    bm_bare_t *b = state;
+    vms_bench_free(b->dst, b->n * 8);
+    vms_bench_free(b->src, b->n * 8);
+    free(b);
+}
+
+void *vms_bench_map_bare_gen_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    (void)arg;
+    return bm_bare_setup(variant, info);
+}
+
+uint64_t vms_bench_map_bare_gen_step(void *state) {
+    bm_bare_t *b = state;
+    uint64_t *restrict dst = b->dst;
+    uint64_t i, n = b->n, e = b->first | b->salt;
+    for (i = 0; i < n; i++) dst[i] = e + (i << 12);
+    return dst[n - 1];
+}
+
+void vms_bench_map_bare_gen_reset(void *state) { (void)state; }
+
+void vms_bench_map_bare_gen_report(void *state, vms_bench_info_t *info) {
+    vms_bench_map_bare_report(state, info);
+}
+
+void vms_bench_map_bare_gen_teardown(void *state) { vms_bench_map_bare_teardown(state); }
+
+/* ------------------------------------------------------------------------------------------ */
+/* map_rootwalk */
+
+typedef struct bm_rw_s {
+    uint8_t *mem;     /* table frames; "physical" address = offset in mem (root at 0) */
+    uint64_t nframes; /* capacity */
+    uint64_t used;    /* frames handed out */
+    int leaf_level;
+    uint64_t reps;    /* 1 GiB ranges per step */
+    uint64_t tables_after;
+} bm_rw_t;
+
+/* Map one page at va: walk from the root (4 levels), allocate and zero missing tables. */
+static BM_NOINLINE int bm_rw_map_page(bm_rw_t *w, uint64_t va, uint64_t pa, int leaf_level) {
+    uint64_t *t = (uint64_t *)w->mem;
+    int level;
+    unsigned idx;
+    for (level = 4; level > leaf_level; level--) {
+        uint64_t e;
+        idx = (unsigned)(va >> (12 + 9 * (level - 1))) & 511u;
+        e = t[idx];
+        if (!(e & BM_P)) {
+            uint64_t off;
+            if (w->used == w->nframes) return -1;
+            off = w->used++ * BM_PAGE;
+            memset(w->mem + off, 0, BM_PAGE);
+            e = off | BM_TABLE_FLAGS;
+            t[idx] = e;
+        } else if (e & BM_PS) {
+            return -2;
+        }
+        t = (uint64_t *)(w->mem + (e & BM_ADDR));
+    }
+    idx = (unsigned)(va >> (12 + 9 * (leaf_level - 1))) & 511u;
+    if (t[idx] & BM_P) return -3;
+    t[idx] = pa | BM_LEAF_FLAGS | (leaf_level > 1 ? BM_PS : 0);
+    return 0;
+}
+
+/* The same walk without allocation, for the untimed check. */
+static uint64_t bm_rw_lookup(const bm_rw_t *w, uint64_t va) {
+    const uint64_t *t = (const uint64_t *)w->mem;
+    int level;
+    for (level = 4; level >= 1; level--) {
+        uint64_t e = t[(va >> (12 + 9 * (level - 1))) & 511u];
+        if (!(e & BM_P)) return 1;
+        if (level == 1 || (level <= 3 && (e & BM_PS))) {
+            uint64_t mask = bm_level_size(level) - 1;
+            return (e & BM_ADDR & ~mask) | (va & mask);
+        }
+        t = (const uint64_t *)(w->mem + (e & BM_ADDR));
+    }
+    return 1;
+}
+
+/* Map every range from a fresh root (the step; also run once, untimed, by setup). */
+static uint64_t bm_rw_run(bm_rw_t *w) {
+    uint64_t size = bm_level_size(w->leaf_level), r, off;
+    /* 1 GiB pages: 64 ranges in one PDPT; smaller pages: consecutive 1 GiB ranges. */
+    uint64_t base = w->leaf_level == 3 ? BM_VA & ~(512 * BM_GIB - 1) : BM_VA;
+    int leaf = w->leaf_level;
+    w->used = 1;
+    memset(w->mem, 0, BM_PAGE); /* a fresh root */
+    for (r = 0; r < w->reps; r++) {
+        uint64_t va = base + r * BM_GIB, pa = BM_PA + r * BM_GIB;
+        for (off = 0; off < BM_GIB; off += size) {
+            int err = bm_rw_map_page(w, va + off, pa + off, leaf);
+            if (err) vms_bench_die("rootwalk map", err);
+        }
+    }
+    return w->used;
+}
+
+void *vms_bench_map_rootwalk_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bm_rw_t *w = calloc(1, sizeof *w);
+    (void)arg;
+    if (!w) vms_bench_die("calloc", 0);
+    w->leaf_level = variant;
+    w->reps = variant == 3 ? 64 : variant == 2 ? 8 : 1;
+    w->nframes = 600;
+    w->mem = vms_bench_alloc(w->nframes * BM_PAGE);
+    info->items = w->reps * (BM_GIB / bm_level_size(variant));
+    /* One untimed run, checked page by page at the first and last address of each page. */
+    bm_rw_run(w);
+    {
+        uint64_t size = bm_level_size(variant), total = w->reps * BM_GIB, off;
+        uint64_t base = variant == 3 ? BM_VA & ~(512 * BM_GIB - 1) : BM_VA;
+        for (off = 0; off < total; off += size) {
+            if (bm_rw_lookup(w, base + off) != BM_PA + off ||
+                bm_rw_lookup(w, base + off + size - 8) != BM_PA + off + size - 8)
+                vms_bench_die("rootwalk mapper check", (int)(off / size));
+        }
+    }
+    w->tables_after = w->used;
+    return w;
+}
+
+uint64_t vms_bench_map_rootwalk_step(void *state) { return bm_rw_run(state); }
+
+void vms_bench_map_rootwalk_reset(void *state) { (void)state; }
+
+void vms_bench_map_rootwalk_report(void *state, vms_bench_info_t *info) {
+    bm_rw_t *w = state;
+    vms_bench_counter(info, "table_pages", (double)w->tables_after);
+}
+
+void vms_bench_map_rootwalk_teardown(void *state) {
+    bm_rw_t *w = state;
+    vms_bench_free(w->mem, w->nframes * BM_PAGE);
+    free(w);
+}

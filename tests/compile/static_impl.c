@@ -1,0 +1,34 @@
+/* static_impl.c - a private copy of the implementation (VMSPACE_STATIC), linked beside
+ * static_impl_other.c, which holds the normal one. The link proves there is no symbol clash;
+ * the program proves the two copies are separate (each has its own per-CPU state). */
+#define VMSPACE_STATIC
+#define VMSPACE_IMPLEMENTATION
+#include "vmspace.h"
+#ifdef VMSPACE_TEST_HAVE_OWNER
+#define VMSPACE_OWNER_STATIC
+#define VMSPACE_OWNER_IMPLEMENTATION
+#include "vmspace_owner.h"
+#endif
+
+#include "exercise.h"
+
+#include "static_impl.h"
+
+int vms_test_static_run(void) { return vms_ex_run("static copy"); }
+
+vms_test_map_fn vms_test_static_map_fn(void) { return vms_space_map; }
+
+int vms_test_static_activate(vms_space_t *sp, int cpu) {
+    if (vms_space_init(sp, NULL) != VMS_OK) return -1;
+    return vms_space_activate(sp, cpu);
+}
+
+int vms_test_static_is_current(const vms_space_t *sp, int cpu) {
+    return vms_cpu_current(cpu) == sp;
+}
+
+int vms_test_static_release(vms_space_t *sp, int cpu) {
+    int rc = vms_space_deactivate(sp, cpu);
+    if (rc != VMS_OK) return rc;
+    return vms_space_destroy(sp);
+}

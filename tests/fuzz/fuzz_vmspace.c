@@ -1,0 +1,1850 @@
+/* libFuzzer harness for vmspace.h and vmspace_owner.h.
+ *
+ * The input bytes drive a sequence of operations over the whole API on one space (4 or 5
+ * levels) and, when the input asks for one, an owner of leases. After every step the space is
+ * compared with a reference model written here: a sorted list of leaf pages (va, size, pa,
+ * prop) over a few small regions of the address space, chosen so that operations collide.
+ * The model predicts every result (error codes, page sizes after splits, the faults of copies,
+ * the leases a conflict reports), and the checks are brute force (full enumeration, walks of
+ * the model list). Under VMSPACE_DEBUG the library's own checkers run after every step too.
+ * A step with an allocation failure armed must either succeed or return VMS_ERR_NOMEM and
+ * leave the tables, their digest and the leases exactly as they were.
+ *
+ * Build: clang -fsanitize=fuzzer,address,undefined -DVMSPACE_DEBUG=1 -I<repo> this file.
+ * tools/fuzz.sh does that and runs it. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define VMSPACE_IMPLEMENTATION
+#include "vmspace.h"
+#define VMSPACE_OWNER_IMPLEMENTATION
+#include "vmspace_owner.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------
+ * Failure reporting. */
+
+static unsigned fz_step;
+static int fz_trace; /* FZ_TRACE set in the environment: print each step */
+
+static void fz_fail(int line, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "\nfuzz_vmspace: mismatch at line %d, step %u: ", line, fz_step);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    abort();
+}
+#define FZ_CHECK(c, ...)                          \
+    do {                                          \
+        if (!(c)) fz_fail(__LINE__, __VA_ARGS__); \
+    } while (0)
+#define FZ_EQ(a, b, what)                                                                    \
+    do {                                                                                     \
+        unsigned long long fz_a_ = (unsigned long long)(a), fz_b_ = (unsigned long long)(b); \
+        if (fz_a_ != fz_b_)                                                                  \
+            fz_fail(__LINE__, "%s: got %#llx, expected %#llx", what, fz_a_, fz_b_);          \
+    } while (0)
+#define FZ_ERR(got, want, what)                                                     \
+    do {                                                                            \
+        int fz_g_ = (got), fz_w_ = (want);                                          \
+        if (fz_g_ != fz_w_)                                                         \
+            fz_fail(__LINE__, "%s: got %s, expected %s", what, vms_err_name(fz_g_), \
+                    vms_err_name(fz_w_));                                           \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------------
+ * Input bytes. */
+
+static const uint8_t *fz_in;
+static size_t fz_left;
+
+static unsigned fz_u8(void) {
+    if (!fz_left) return 0;
+    fz_left--;
+    return *fz_in++;
+}
+static unsigned fz_u16(void) { return fz_u8() | fz_u8() << 8; }
+
+/* ------------------------------------------------------------------------------------------
+ * The reference model: leaves sorted by linear address (sign bits stripped), disjoint. */
+
+typedef struct fm_leaf_s {
+    uint64_t lin, size, pa;
+    vms_prop_t prop;
+} fm_leaf_t;
+
+typedef struct fm_s {
+    fm_leaf_t *v;
+    size_t n, cap;
+} fm_t;
+
+#define FM_MAX_LEAVES 40000u
+
+static int fm_levels;
+static unsigned fm_bits(void) { return fm_levels == 5 ? 57u : 48u; }
+static uint64_t fm_top(void) { return (uint64_t)1 << fm_bits(); }
+static uint64_t fm_lin(uint64_t va) { return va & (fm_top() - 1u); }
+static uint64_t fm_canon(uint64_t lin) {
+    uint64_t sign = (uint64_t)1 << (fm_bits() - 1u);
+    return (lin ^ sign) - sign;
+}
+static uint64_t fm_lsize(int l) { return (uint64_t)1 << (12 + 9 * (l - 1)); }
+static int fm_level_of(uint64_t size) {
+    return size == 0x1000 ? 1 : size == 0x200000 ? 2 : size == 0x40000000 ? 3 : 0;
+}
+static bool fm_canonical(uint64_t va) {
+    unsigned sh = fm_bits() - 1u;
+    return (va >> sh) == 0 || (va >> sh) == (UINT64_MAX >> sh);
+}
+
+static void fm_reserve(fm_t *m, size_t more) {
+    if (m->n + more <= m->cap) return;
+    m->cap = (m->n + more) * 2;
+    m->v = (fm_leaf_t *)realloc(m->v, m->cap * sizeof *m->v);
+    if (!m->v) abort();
+}
+
+/* Index of the first leaf that ends after lin. */
+static size_t fm_lower(const fm_t *m, uint64_t lin) {
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->v[mid].lin + m->v[mid].size <= lin)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static const fm_leaf_t *fm_find(const fm_t *m, uint64_t lin) {
+    size_t i = fm_lower(m, lin);
+    if (i < m->n && m->v[i].lin <= lin) return &m->v[i];
+    return NULL;
+}
+
+/* Any leaf in [a, b) (lin, b > a, b may be fm_top()). */
+static bool fm_any(const fm_t *m, uint64_t a, uint64_t b) {
+    size_t i = fm_lower(m, a);
+    return i < m->n && m->v[i].lin < b;
+}
+
+/* Split the leaf holding x (if x is inside it, not at its start) down to the smallest pages
+ * that keep every leaf either before or after x: the library splits one level at a time. */
+static void fm_split_at(fm_t *m, uint64_t x) {
+    for (;;) {
+        size_t i = fm_lower(m, x);
+        fm_leaf_t old;
+        uint64_t csz, k;
+        if (i >= m->n || m->v[i].lin >= x) return;
+        old = m->v[i];
+        csz = old.size >> 9;
+        fm_reserve(m, 511);
+        memmove(&m->v[i + 512], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
+        for (k = 0; k < 512; k++) {
+            m->v[i + k].lin = old.lin + k * csz;
+            m->v[i + k].size = csz;
+            m->v[i + k].pa = old.pa + k * csz;
+            m->v[i + k].prop = old.prop;
+        }
+        m->n += 511;
+    }
+}
+
+static void fm_remove(fm_t *m, uint64_t a, uint64_t b) {
+    size_t i, j;
+    fm_split_at(m, a);
+    if (b < fm_top()) fm_split_at(m, b);
+    i = fm_lower(m, a);
+    j = i;
+    while (j < m->n && m->v[j].lin < b) j++;
+    memmove(&m->v[i], &m->v[j], (m->n - j) * sizeof *m->v);
+    m->n -= j - i;
+}
+
+static void fm_protect(fm_t *m, uint64_t a, uint64_t b, vms_prop_t prop) {
+    size_t i;
+    fm_split_at(m, a);
+    if (b < fm_top()) fm_split_at(m, b);
+    for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++)
+        m->v[i].prop = prop | (m->v[i].prop & (VMS_ACCESSED | VMS_DIRTY));
+}
+
+/* Insert the leaves of a range map (largest page VA, PA and length allow, capped). The range
+ * must be empty in the model. */
+static void fm_insert_plan(fm_t *m, uint64_t a, uint64_t pa, uint64_t len, vms_prop_t prop,
+                           int maxl) {
+    size_t i = fm_lower(m, a);
+    uint64_t va = a, end = a + len;
+    size_t cnt = 0;
+    /* Count first so that one memmove makes room. */
+    {
+        uint64_t v = va, p = pa;
+        while (v < end) {
+            int l = maxl;
+            while (l > 1 && (((v | p) & (fm_lsize(l) - 1u)) || end - v < fm_lsize(l))) l--;
+            v += fm_lsize(l);
+            p += fm_lsize(l);
+            cnt++;
+        }
+    }
+    fm_reserve(m, cnt);
+    memmove(&m->v[i + cnt], &m->v[i], (m->n - i) * sizeof *m->v);
+    m->n += cnt;
+    while (va < end) {
+        int l = maxl;
+        while (l > 1 && (((va | pa) & (fm_lsize(l) - 1u)) || end - va < fm_lsize(l))) l--;
+        m->v[i].lin = va;
+        m->v[i].size = fm_lsize(l);
+        m->v[i].pa = pa;
+        m->v[i].prop = prop;
+        i++;
+        va += fm_lsize(l);
+        pa += fm_lsize(l);
+    }
+}
+
+static void fm_copy(fm_t *dst, const fm_t *src) {
+    dst->n = 0;
+    fm_reserve(dst, src->n + 1);
+    if (src->n) memcpy(dst->v, src->v, src->n * sizeof *src->v);
+    dst->n = src->n;
+}
+
+/* Table pages a space holding these leaves needs, root included (no empty tables). */
+static uint64_t fm_table_pages(const fm_t *m) {
+    uint64_t count = 1;
+    int l;
+    for (l = 1; l < fm_levels; l++) {
+        uint64_t prev = UINT64_MAX;
+        size_t i;
+        for (i = 0; i < m->n; i++) {
+            int ll = fm_level_of(m->v[i].size);
+            uint64_t key;
+            if (ll > l) continue;
+            key = m->v[i].lin >> (12 + 9 * l);
+            if (key != prev) count++;
+            prev = key;
+        }
+    }
+    return count;
+}
+
+/* Level at which a walk of lin stops on an unused entry (no leaf in that entry's block). */
+static int fm_hole_level(const fm_t *m, uint64_t lin) {
+    int l;
+    for (l = fm_levels; l >= 1; l--) {
+        uint64_t sz = fm_lsize(l), a = lin & ~(sz - 1u);
+        if (!fm_any(m, a, a + sz)) return l;
+    }
+    return 1;
+}
+
+/* Same rule as the library for "this change must be flushed". */
+static bool fm_weakens(vms_prop_t o, vms_prop_t n) {
+    if (o & ~n & (VMS_R | VMS_W | VMS_X | VMS_USER)) return true;
+    return ((o ^ n) & (VMS_CACHE_MASK | VMS_GLOBAL)) != 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The world: one space, its model, data frames with a shadow copy, CPUs, an owner. */
+
+#define FZ_ARENA_SIZE ((uint64_t)16 << 20)
+#define FZ_DATA_SIZE ((uint64_t)2 << 20)
+#define FZ_NCPU 4
+#define FZ_MAX_LEASES 64
+#define FZ_MAX_STEPS 96
+
+typedef struct fz_lease_s {
+    vms_lease_t h;
+    vms_lease_kind kind;
+    uint64_t va, len;
+    uint64_t bytes; /* harness hash of the bytes when taken */
+    bool live;
+} fz_lease_t;
+
+typedef struct fz_flush_s {
+    uint64_t cpus;
+    bool all, global;
+    uint32_t nranges;
+    struct {
+        uint64_t va, len;
+    } ranges[8];
+} fz_flush_t;
+
+static vms_space_t fz_s;     /* the space under test */
+static vms_space_t fz_other; /* an empty space that competes for CPUs */
+static bool fz_have_space, fz_have_other;
+static fm_t fz_m, fz_old;   /* the model, and its state before the current step */
+static uint64_t fz_data_pa; /* FZ_DATA_SIZE bytes of data frames, 2 MiB aligned */
+static uint8_t *fz_shadow;  /* what the data frames must hold */
+static vms_swtlb_t fz_tlb;
+
+static vms_space_t *fz_cur[FZ_NCPU]; /* what the harness thinks each CPU runs */
+static const int fz_cpu_ids[FZ_NCPU] = {0, 1, 7, VMSPACE_MAX_CPUS - 1};
+static uint64_t fz_gen_left[FZ_NCPU]; /* fz_s's generation when it left that CPU */
+static bool fz_was_on[FZ_NCPU];
+static int fz_cr3_calls;
+static int fz_cr3_cpu;
+static uint64_t fz_cr3;
+
+static fz_flush_t fz_flushes[64];
+static unsigned fz_nflush, fz_flush_other;
+
+/* Owner state. */
+static vms_owner_t fz_o;
+static bool fz_have_owner, fz_shared;
+static bool fz_owner_active;
+static fz_lease_t fz_leases[FZ_MAX_LEASES];
+static unsigned fz_nleases;
+static uint64_t fz_dead[32]; /* released handles, for stale releases */
+static unsigned fz_ndead;
+static long fz_alloc_fail; /* owner allocator: fail the n-th next allocation (0 = never) */
+static const char *fz_owner_broken;
+
+static void fz_flush_hook(void *user, const vms_flush_batch_t *b, uint64_t cpus) {
+    fz_flush_t *f;
+    if (user != &fz_s) {
+        fz_flush_other++;
+        return;
+    }
+    if (fz_nflush == sizeof fz_flushes / sizeof fz_flushes[0]) {
+        fz_flushes[fz_nflush - 1].all = true;
+        return;
+    }
+    f = &fz_flushes[fz_nflush++];
+    f->cpus = cpus;
+    f->all = b->all;
+    f->global = b->global;
+    f->nranges = b->nranges;
+    FZ_CHECK(b->nranges <= 8, "flush batch with %u ranges", b->nranges);
+    memcpy(f->ranges, b->ranges, sizeof f->ranges);
+}
+
+static void fz_cr3_hook(void *user, int cpu, uint64_t cr3) {
+    (void)user;
+    fz_cr3_calls++;
+    fz_cr3_cpu = cpu;
+    fz_cr3 = cr3;
+}
+
+static void *fz_oalloc(void *user, size_t size) {
+    (void)user;
+    if (fz_alloc_fail > 0 && --fz_alloc_fail == 0) return NULL;
+    return malloc(size);
+}
+static void fz_ofree(void *user, void *p, size_t size) {
+    (void)user;
+    (void)size;
+    free(p);
+}
+static void fz_check_failed(void *user, const char *clause) {
+    (void)user;
+    if (!fz_owner_broken) fz_owner_broken = clause;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Digest of everything an operation must not change when it fails: the tables reachable
+ * from the root, the enumeration, the counters, the arena's frame count, the leases. */
+
+static void fz_hash_tables(XXH3_state_t *h, uint64_t pa, int level) {
+    const uint64_t *t = vms_space_table(&fz_s, pa);
+    unsigned i;
+    XXH3_64bits_update(h, &pa, sizeof pa);
+    XXH3_64bits_update(h, t, 4096);
+    if (level == 1) return;
+    for (i = 0; i < 512; i++) {
+        uint64_t e = t[i];
+        if (vms_pte_is_used(e) && !vms_pte_is_leaf(e, level))
+            fz_hash_tables(h, e & VMS_PTE_ADDR_MASK, level - 1);
+    }
+}
+
+/* Field by field: the structs have padding. */
+static int fz_hash_mapping(void *user, const vms_mapping_t *m) {
+    uint64_t v[4];
+    v[0] = m->va;
+    v[1] = m->pa;
+    v[2] = m->size;
+    v[3] = m->prop;
+    XXH3_64bits_update((XXH3_state_t *)user, v, sizeof v);
+    return 0;
+}
+
+static int fz_hash_lease(void *user, const vms_lease_info_t *l) {
+    uint64_t v[5];
+    v[0] = l->handle.id;
+    v[1] = l->serial;
+    v[2] = l->va;
+    v[3] = l->len;
+    v[4] = (uint64_t)l->kind;
+    XXH3_64bits_update((XXH3_state_t *)user, v, sizeof v);
+    return 0;
+}
+
+static uint64_t fz_digest(void) {
+    XXH3_state_t h;
+    vms_stats_t st;
+    XXH3_64bits_reset(&h);
+    fz_hash_tables(&h, fz_s.root_pa, fz_s.levels);
+    vms_space_enumerate(&fz_s, fz_hash_mapping, &h);
+    vms_space_stats(&fz_s, &st);
+    XXH3_64bits_update(&h, &st, sizeof st);
+    XXH3_64bits_update(&h, &fz_s.arena.frames_in_use, 8);
+    XXH3_64bits_update(&h, &fz_s.generation, 8);
+    if (fz_have_owner) {
+        vms_owner_stats_t os;
+        vms_owner_foreach(&fz_o, 0, UINT64_MAX, fz_hash_lease, &h);
+        vms_owner_stats(&fz_o, &os);
+        XXH3_64bits_update(&h, &os.readers, 8);
+        XXH3_64bits_update(&h, &os.writers, 8);
+        XXH3_64bits_update(&h, &fz_o.active, sizeof fz_o.active);
+    }
+    return XXH3_64bits_digest(&h);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Whole-space comparison with the model. */
+
+typedef struct fz_cmp_s {
+    size_t i;
+} fz_cmp_t;
+
+static int fz_cmp_mapping(void *user, const vms_mapping_t *mp) {
+    fz_cmp_t *c = (fz_cmp_t *)user;
+    const fm_leaf_t *l;
+    FZ_CHECK(c->i < fz_m.n, "enumeration has an extra mapping at %#llx size %#llx",
+             (unsigned long long)mp->va, (unsigned long long)mp->size);
+    l = &fz_m.v[c->i];
+    if (mp->va != fm_canon(l->lin) || mp->size != l->size || mp->pa != l->pa || mp->prop != l->prop)
+        fz_fail(__LINE__,
+                "mapping %zu: got va %#llx size %#llx pa %#llx prop %#x, expected va %#llx "
+                "size %#llx pa %#llx prop %#x",
+                c->i, (unsigned long long)mp->va, (unsigned long long)mp->size,
+                (unsigned long long)mp->pa, mp->prop, (unsigned long long)fm_canon(l->lin),
+                (unsigned long long)l->size, (unsigned long long)l->pa, l->prop);
+    c->i++;
+    return 0;
+}
+
+static void fz_compare(bool cursor_open) {
+    fz_cmp_t c = {0};
+    vms_stats_t st;
+    uint64_t bytes[3] = {0, 0, 0};
+    size_t i;
+    vms_space_enumerate(&fz_s, fz_cmp_mapping, &c);
+    FZ_EQ(c.i, fz_m.n, "number of mappings");
+    for (i = 0; i < fz_m.n; i++) bytes[fm_level_of(fz_m.v[i].size) - 1] += fz_m.v[i].size;
+    vms_space_stats(&fz_s, &st);
+    FZ_EQ(st.mapped_bytes[0], bytes[0], "mapped bytes 4K");
+    FZ_EQ(st.mapped_bytes[1], bytes[1], "mapped bytes 2M");
+    FZ_EQ(st.mapped_bytes[2], bytes[2], "mapped bytes 1G");
+    FZ_EQ(st.table_pages, fm_table_pages(&fz_m), "table pages");
+    /* Every frame the arena handed out is a live table (data frames are not counted). */
+    if (!cursor_open) FZ_EQ(fz_s.arena.frames_in_use, st.table_pages, "arena frames in use");
+#ifdef VMSPACE_DEBUG
+    {
+        const char *bad = vms_space_check(&fz_s);
+        FZ_CHECK(!bad, "vms_space_check: %s", bad);
+    }
+#endif
+}
+
+/* Which data frames a leaf's range can be copied through (pa inside the data area). */
+static bool fz_is_data(uint64_t pa, uint64_t len) {
+    return pa >= fz_data_pa && pa - fz_data_pa < FZ_DATA_SIZE &&
+           len <= FZ_DATA_SIZE - (pa - fz_data_pa);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Flush and TLB checks over a step: every translation the step removed, moved or weakened
+ * was flushed (if the space was active) and bumped the generation. */
+
+static bool fz_flushed(uint64_t lin, uint64_t len, bool global) {
+    unsigned k, r;
+    uint64_t va = fm_canon(lin);
+    for (k = 0; k < fz_nflush; k++) {
+        const fz_flush_t *f = &fz_flushes[k];
+        if (global && !f->global) continue;
+        if (f->all) return true;
+        for (r = 0; r < f->nranges; r++)
+            if (f->ranges[r].va < va + len && va < f->ranges[r].va + f->ranges[r].len) return true;
+    }
+    return false;
+}
+
+static void fz_check_changes(uint64_t gen_before, uint64_t active_before) {
+    size_t i, j = 0;
+    bool changed = false;
+    for (i = 0; i < fz_old.n; i++) {
+        const fm_leaf_t *o = &fz_old.v[i];
+        uint64_t a = o->lin, end = o->lin + o->size;
+        while (j < fz_m.n && fz_m.v[j].lin + fz_m.v[j].size <= a) j++;
+        while (a < end) {
+            const fm_leaf_t *n = (j < fz_m.n && fz_m.v[j].lin <= a) ? &fz_m.v[j] : NULL;
+            uint64_t b;
+            bool bad;
+            if (n) {
+                b = n->lin + n->size < end ? n->lin + n->size : end;
+                bad = n->pa - n->lin != o->pa - o->lin || fm_weakens(o->prop, n->prop);
+            } else {
+                b = (j < fz_m.n && fz_m.v[j].lin < end) ? fz_m.v[j].lin : end;
+                bad = true; /* removed */
+            }
+            /* Only a present translation can be cached (by a CPU or a software TLB); a
+             * global one needs a global flush. */
+            if (bad && (o->prop & VMS_R)) {
+                bool global = (o->prop & VMS_GLOBAL) != 0;
+                changed = true;
+                if (active_before)
+                    FZ_CHECK(fz_flushed(a, b - a, global), "change at %#llx (+%#llx) not flushed%s",
+                             (unsigned long long)fm_canon(a), (unsigned long long)(b - a),
+                             global ? " (global)" : "");
+            }
+            a = b;
+            if (n && b == n->lin + n->size) j++;
+        }
+    }
+    if (changed) FZ_CHECK(fz_s.generation != gen_before, "translation changed, generation not");
+    if (!active_before) FZ_EQ(fz_nflush, 0, "flushes sent to a space active nowhere");
+    for (i = 0; i < fz_nflush; i++) {
+        FZ_CHECK(fz_flushes[i].cpus != 0, "flush with no CPU");
+        FZ_EQ(fz_flushes[i].cpus, fz_s.active_cpus, "flush CPUs");
+    }
+    fz_nflush = 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Operands. */
+
+static const uint64_t fz_regions[8] = {
+    0x0,                /* the bottom: va 0 */
+    0x40000000,         /* 1 GiB..: room for 1 GiB pages */
+    0x7fffc00000,       /* across the 512 GiB (PML4 entry) boundary */
+    0x00007fffffc00000, /* the top of the lower half with 4 levels */
+    0xffff800000000000, /* the bottom of the upper half with 4 levels */
+    0xffffffffffc00000, /* the top of the address space */
+    0x0010000000000000, /* 2^52: canonical only with 5 levels */
+    0xff00000000000000, /* the bottom of the upper half with 5 levels */
+};
+
+static uint64_t fz_va(void) {
+    unsigned b = fz_u8(), g = fz_u8();
+    uint64_t base = fz_regions[b & 7], off;
+    unsigned idx = (b >> 3) & 7;
+    switch (b >> 6) {
+    case 0: off = (uint64_t)idx * 0x1000; break;
+    case 1: off = (uint64_t)idx * 0x200000; break;
+    case 2: off = (uint64_t)(idx & 1) * 0x40000000 + (uint64_t)(g & 7) * 0x200000; break;
+    default: off = (uint64_t)(g & 15) * 0x1000 + (uint64_t)idx * 0x200000; break;
+    }
+    /* The 4 MiB windows at the tops: stay inside them unless the input asks to run over. */
+    if (((b & 7) == 2 || (b & 7) == 3 || (b & 7) == 5) && !(g & 0x80)) off &= 0x3fffff;
+    if (g == 0xff) off |= 0x800; /* an unaligned address now and then */
+    return base + off;
+}
+
+static const uint64_t fz_lens[16] = {
+    0x1000,           0x2000,     0x3000,   0x10000,  0x1ff000,
+    0x200000,         0x201000,   0x400000, 0x3ff000, 0x40000000,
+    0x40200000,       0x80000000, 0,        0x1800,   (uint64_t)1 << 63,
+    ~(uint64_t)0xfff,
+};
+
+static uint64_t fz_len(void) { return fz_lens[fz_u8() & 15]; }
+
+static uint64_t fz_pa(uint64_t len) {
+    unsigned b = fz_u8();
+    uint64_t pa;
+    switch (b & 3) {
+    case 0: /* the data frames, copyable */
+        pa = fz_data_pa + (uint64_t)((b >> 2) & 15) * 0x1000;
+        if ((b >> 6) == 3) pa = fz_data_pa;
+        if (!fz_is_data(pa, len)) pa = (uint64_t)1 << 36;
+        return pa;
+    case 1: /* far above the arena, aligned as asked */
+        pa = (uint64_t)1 << 32;
+        if ((b >> 2) & 1)
+            pa += 0x1000 * ((b >> 3) & 7);
+        else if ((b >> 3) & 1)
+            pa += 0x200000 * ((b >> 4) & 3);
+        else
+            pa += 0x40000000 * ((b >> 4) & 3);
+        return pa;
+    case 2: /* near the 52-bit limit: VMS_ERR_PHYS when the range runs over */
+        return VMS_PHYS_LIMIT - (uint64_t)0x200000 * (1 + ((b >> 2) & 3));
+    default:
+        if ((b >> 2) & 1) return 0x1234800; /* unaligned */
+        /* Below the arena (it starts at 16 MiB); keep the range below it. */
+        if (len <= 0x800000) return 0x400000;
+        return (uint64_t)1 << 40;
+    }
+}
+
+static vms_prop_t fz_prop(void) {
+    unsigned b = fz_u8(), c = fz_u8();
+    vms_prop_t p = b & VMS_PROP_FLAGS_MASK & 0xffu;
+    p |= (vms_prop_t)(c & 7) << 8 & VMS_PROP_FLAGS_MASK;
+    if ((c >> 3) & 1) p |= VMS_CACHE_PAT((c >> 4) & 7);
+    if (c == 0xf8) p |= VMS_CACHE_PAT(9);    /* VMS_ERR_CACHE */
+    if (c == 0xf9) p |= (vms_prop_t)1 << 20; /* VMS_ERR_FLAGS */
+    return p;
+}
+
+static int fz_prop_err(vms_prop_t p) {
+    if (p & ~(VMS_PROP_FLAGS_MASK | VMS_CACHE_MASK)) return VMS_ERR_FLAGS;
+    if (VMS_PROP_CACHE(p) > 7) return VMS_ERR_CACHE;
+    return VMS_OK;
+}
+
+static int fz_range_err(uint64_t va, uint64_t len) {
+    uint64_t last;
+    if (!len) return VMS_ERR_ZEROLEN;
+    if (!fm_canonical(va)) return VMS_ERR_NONCANON;
+    if ((va | len) & 0xfff) return VMS_ERR_ALIGN;
+    last = va + (len - 1);
+    if (last < va || !fm_canonical(last) || (last >> 63) != (va >> 63)) return VMS_ERR_OVERFLOW;
+    return VMS_OK;
+}
+
+static int fz_pa_err(uint64_t pa, uint64_t len) {
+    if (pa & 0xfff) return VMS_ERR_ALIGN;
+    if (pa >= VMS_PHYS_LIMIT || len > VMS_PHYS_LIMIT - pa) return VMS_ERR_PHYS;
+    return VMS_OK;
+}
+
+static int fz_map_err(uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop, uint32_t flags) {
+    int e = fz_range_err(va, len);
+    if (e) return e;
+    if ((e = fz_pa_err(pa, len))) return e;
+    if (flags & ~VMS_MAP_FLAGS_MASK) return VMS_ERR_FLAGS;
+    return fz_prop_err(prop);
+}
+
+static int fz_maxl(uint32_t flags) {
+    return (flags & VMS_MAP_MAX_4K) ? 1 : (flags & VMS_MAP_MAX_2M) ? 2 : 3;
+}
+
+/* Leaves a map would produce, to keep the model small. */
+static uint64_t fz_plan_count(uint64_t va, uint64_t pa, uint64_t len, int maxl) {
+    uint64_t n = 0, end = va + len;
+    while (va < end && n < FM_MAX_LEAVES) {
+        int l = maxl;
+        while (l > 1 && (((va | pa) & (fm_lsize(l) - 1u)) || end - va < fm_lsize(l))) l--;
+        va += fm_lsize(l);
+        pa += fm_lsize(l);
+        n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Leases in the model. */
+
+static uint64_t fz_bytes_hash(uint64_t va, uint64_t len) {
+    XXH3_state_t h;
+    uint64_t a = fm_lin(va), end = a + len;
+    XXH3_64bits_reset(&h);
+    while (a < end) {
+        const fm_leaf_t *l = fm_find(&fz_m, a);
+        uint64_t b, pa;
+        if (!l) {
+            uint64_t mark[2] = {a, 1};
+            XXH3_64bits_update(&h, mark, sizeof mark);
+            a = (a | 0xfff) + 1;
+            continue;
+        }
+        b = l->lin + l->size < end ? l->lin + l->size : end;
+        pa = l->pa + (a - l->lin);
+        if (fz_is_data(pa, b - a))
+            XXH3_64bits_update(&h, fz_shadow + (pa - fz_data_pa), b - a);
+        else {
+            uint64_t mark[2] = {a, 2};
+            XXH3_64bits_update(&h, mark, sizeof mark);
+        }
+        a = b;
+    }
+    return XXH3_64bits_digest(&h);
+}
+
+static bool fz_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) {
+    return a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+/* The first live lease (VA order, then slot) overlapping [va, va + len) that `want` accepts. */
+static fz_lease_t *fz_first_lease(uint64_t va, uint64_t len, int want) {
+    fz_lease_t *best = NULL;
+    unsigned i;
+    uint64_t last = va + (len - 1) < va ? UINT64_MAX : va + (len - 1);
+    for (i = 0; i < fz_nleases; i++) {
+        fz_lease_t *l = &fz_leases[i];
+        if (!l->live || !fz_overlap(va, last - va + 1, l->va, l->len)) continue;
+        if (want == 1 && l->kind != VMS_LEASE_WRITE) continue; /* writers only */
+        if (!best || l->va < best->va ||
+            (l->va == best->va && (uint32_t)l->h.id < (uint32_t)best->h.id))
+            best = l;
+    }
+    return best;
+}
+
+static bool fz_any_lease(uint64_t va, uint64_t len) {
+    return fz_have_owner && len && fz_first_lease(va, len, 0) != NULL;
+}
+
+static unsigned fz_live_leases(void) {
+    unsigned i, n = 0;
+    for (i = 0; i < fz_nleases; i++) n += fz_leases[i].live;
+    return n;
+}
+
+static void fz_compare_owner(void) {
+    vms_owner_stats_t st;
+    unsigned i, r = 0, w = 0;
+    if (!fz_have_owner) return;
+    vms_owner_stats(&fz_o, &st);
+    for (i = 0; i < fz_nleases; i++) {
+        const fz_lease_t *l = &fz_leases[i];
+        vms_lease_info_t info;
+        if (!l->live) {
+            FZ_CHECK(!vms_lease_is_live(&fz_o, l->h), "released lease still live");
+            continue;
+        }
+        if (l->kind == VMS_LEASE_READ)
+            r++;
+        else
+            w++;
+        FZ_ERR(vms_lease_info(&fz_o, l->h, &info), VMS_OK, "lease info");
+        FZ_EQ(info.va, l->va, "lease va");
+        FZ_EQ(info.len, l->len, "lease len");
+        FZ_EQ(info.kind, l->kind, "lease kind");
+        FZ_EQ(info.handle.id, l->h.id, "lease handle");
+    }
+    FZ_EQ(st.readers, r, "owner readers");
+    FZ_EQ(st.writers, w, "owner writers");
+    FZ_EQ(vms_owner_is_active(&fz_o), fz_owner_active, "owner active");
+    FZ_CHECK(!fz_owner_broken, "owner check failed after an operation: %s", fz_owner_broken);
+#ifdef VMSPACE_DEBUG
+    {
+        /* reader_bytes_unchanged fails exactly when a reader's bytes were written around the
+         * owner (vms_copy_to and friends, or a writer lease aliasing the same frames). */
+        bool changed = false;
+        const char *bad;
+        for (i = 0; i < fz_nleases; i++) {
+            const fz_lease_t *l = &fz_leases[i];
+            if (l->live && l->kind == VMS_LEASE_READ && fz_bytes_hash(l->va, l->len) != l->bytes)
+                changed = true;
+        }
+        bad = vms_owner_check(&fz_o);
+        if (changed)
+            FZ_CHECK(bad && !strcmp(bad, "reader_bytes_unchanged"), "owner check: %s",
+                     bad ? bad : "(passed)");
+        else
+            FZ_CHECK(!bad, "owner check: %s", bad);
+    }
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Point checks: query, translate, translate_access, the software TLB, the cursor query. */
+
+static void fz_check_va(uint64_t va) {
+    vms_mapping_t mp;
+    const fm_leaf_t *l = fm_canonical(va) ? fm_find(&fz_m, fm_lin(va)) : NULL;
+    uint64_t pa = 0, pa2 = 0;
+    bool ok;
+    unsigned acc;
+    int rc = vms_space_query(&fz_s, va, &mp);
+    if (!fm_canonical(va))
+        FZ_ERR(rc, VMS_ERR_NONCANON, "query of non-canonical");
+    else if (!l)
+        FZ_ERR(rc, VMS_ERR_NOENT, "query of a hole");
+    else {
+        FZ_ERR(rc, VMS_OK, "query");
+        FZ_EQ(mp.va, fm_canon(l->lin), "query va");
+        FZ_EQ(mp.pa, l->pa, "query pa");
+        FZ_EQ(mp.size, l->size, "query size");
+        FZ_EQ(mp.prop, l->prop, "query prop");
+    }
+    ok = vms_translate(&fz_s, va, &pa);
+    FZ_EQ(ok, l && (l->prop & VMS_R), "translate");
+    if (ok) FZ_EQ(pa, l->pa + (fm_lin(va) - l->lin), "translate pa");
+    ok = vms_swtlb_translate(&fz_tlb, va, &pa2);
+    FZ_EQ(ok, l && (l->prop & VMS_R), "swtlb translate");
+    if (ok) FZ_EQ(pa2, pa, "swtlb pa");
+    for (acc = 0; acc < 8; acc++) {
+        vms_access_result_t r;
+        vms_fault want = VMS_FAULT_NONE;
+        int wl;
+        ok = vms_translate_access(&fz_s, va, acc, &r);
+        if (!fm_canonical(va)) {
+            want = VMS_FAULT_NONCANONICAL;
+            wl = fm_levels;
+        } else if (!l) {
+            want = VMS_FAULT_NOT_PRESENT;
+            wl = fm_hole_level(&fz_m, fm_lin(va));
+        } else {
+            wl = fm_level_of(l->size);
+            if (!(l->prop & VMS_R))
+                want = VMS_FAULT_NOT_PRESENT;
+            else if ((acc & VMS_ACCESS_USER) && !(l->prop & VMS_USER))
+                want = VMS_FAULT_USER;
+            else if ((acc & VMS_ACCESS_WRITE) && !(l->prop & VMS_W))
+                want = VMS_FAULT_WRITE;
+            else if ((acc & VMS_ACCESS_EXEC) && !(l->prop & VMS_X))
+                want = VMS_FAULT_EXEC;
+        }
+        FZ_EQ(ok, want == VMS_FAULT_NONE, "translate_access result");
+        FZ_EQ(r.fault, want, "translate_access fault");
+        FZ_EQ(r.level, wl, "translate_access level");
+        if (ok) {
+            FZ_EQ(r.pa, pa, "translate_access pa");
+            FZ_EQ(r.prop, VMS_R | (l->prop & (VMS_W | VMS_X | VMS_USER)), "translate_access prop");
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Copies. Expected result: the bytes before the first page that faults for a user access. */
+
+static void fz_copy_expect(uint64_t va, uint64_t len, bool write, vms_copy_result_t *want) {
+    uint64_t done = 0;
+    want->done = 0;
+    want->fault = VMS_FAULT_NONE;
+    want->fault_va = 0;
+    while (done < len) {
+        uint64_t cur = va + done, chunk;
+        const fm_leaf_t *l = fm_canonical(cur) ? fm_find(&fz_m, fm_lin(cur)) : NULL;
+        vms_fault f = VMS_FAULT_NONE;
+        if (!fm_canonical(cur))
+            f = VMS_FAULT_NONCANONICAL;
+        else if (!l || !(l->prop & VMS_R))
+            f = VMS_FAULT_NOT_PRESENT;
+        else if (!(l->prop & VMS_USER))
+            f = VMS_FAULT_USER;
+        else if (write && !(l->prop & VMS_W))
+            f = VMS_FAULT_WRITE;
+        if (f == VMS_FAULT_NONE) {
+            uint64_t off = fm_lin(cur) - l->lin;
+            chunk = l->size - off;
+            if (chunk > len - done) chunk = len - done;
+            if (!fz_is_data(l->pa + off, chunk)) {
+                /* Frames outside the arena fault; the harness maps none inside it but data. */
+                uint64_t p = l->pa + off;
+                if (!(p >= fz_s.prov.direct_map_lo && p < fz_s.prov.phys_limit &&
+                      chunk <= fz_s.prov.phys_limit - p))
+                    f = VMS_FAULT_PHYS;
+                else
+                    fz_fail(__LINE__, "harness mapped arena memory that is not data");
+            }
+        }
+        if (f != VMS_FAULT_NONE) {
+            want->fault = f;
+            want->fault_va = cur;
+            break;
+        }
+        done += chunk;
+    }
+    want->done = done;
+}
+
+/* Apply the effect of a successful part of a write to the shadow, as the model sees it. */
+static void fz_shadow_write(uint64_t va, uint64_t n, const uint8_t *src, int fill) {
+    uint64_t done = 0;
+    while (done < n) {
+        const fm_leaf_t *l = fm_find(&fz_m, fm_lin(va + done));
+        uint64_t off = fm_lin(va + done) - l->lin, chunk = l->size - off, p;
+        if (chunk > n - done) chunk = n - done;
+        p = l->pa + off - fz_data_pa;
+        if (src)
+            memcpy(fz_shadow + p, src + done, chunk);
+        else
+            memset(fz_shadow + p, fill, chunk);
+        done += chunk;
+    }
+}
+
+/* The bytes [va, va + n) must read as the shadow says (through the model's translation). */
+static void fz_check_bytes(uint64_t va, uint64_t n, const uint8_t *got) {
+    uint64_t done = 0;
+    while (done < n) {
+        const fm_leaf_t *l = fm_find(&fz_m, fm_lin(va + done));
+        uint64_t off = fm_lin(va + done) - l->lin, chunk = l->size - off, p;
+        if (chunk > n - done) chunk = n - done;
+        p = l->pa + off - fz_data_pa;
+        FZ_CHECK(!memcmp(fz_shadow + p, got + done, chunk), "copied bytes differ at va %#llx",
+                 (unsigned long long)(va + done));
+        done += chunk;
+    }
+}
+
+static uint8_t fz_buf[0x14000], fz_src[0x14000];
+
+static void fz_op_copy(void) {
+    static const uint64_t lens[8] = {0, 1, 8, 64, 0x1000, 0x1001, 0x3000, 0x12345};
+    unsigned b = fz_u8(), i;
+    uint64_t va = fz_va() + (fz_u8() & 0x3f);
+    uint64_t len = lens[b & 7];
+    vms_copy_result_t want, got;
+    int rc;
+    uint8_t seed = (uint8_t)fz_u8();
+    for (i = 0; i < len; i++) fz_src[i] = (uint8_t)(seed + i * 7u);
+    switch ((b >> 3) & 7) {
+    case 0:
+    case 1: /* copy_from */
+        fz_copy_expect(va, len, false, &want);
+        if (len && va + (len - 1) < va) {
+            FZ_ERR(vms_copy_from(&fz_s, fz_buf, va, len, &got), VMS_ERR_OVERFLOW, "copy_from wrap");
+            return;
+        }
+        rc = vms_copy_from(&fz_s, fz_buf, va, len, &got);
+        FZ_ERR(rc, want.fault ? VMS_ERR_FAULT : VMS_OK, "copy_from");
+        FZ_EQ(got.done, want.done, "copy_from done");
+        FZ_EQ(got.fault, want.fault, "copy_from fault");
+        if (want.fault) FZ_EQ(got.fault_va, want.fault_va, "copy_from fault va");
+        fz_check_bytes(va, got.done, fz_buf);
+        break;
+    case 2:
+    case 3: /* copy_to */
+    case 4: /* fill */
+        fz_copy_expect(va, len, true, &want);
+        if (len && va + (len - 1) < va) {
+            FZ_ERR(vms_copy_to(&fz_s, va, fz_src, len, &got), VMS_ERR_OVERFLOW, "copy_to wrap");
+            return;
+        }
+        if (((b >> 3) & 7) == 4)
+            rc = vms_fill(&fz_s, va, seed, len, &got);
+        else
+            rc = vms_copy_to(&fz_s, va, fz_src, len, &got);
+        FZ_ERR(rc, want.fault ? VMS_ERR_FAULT : VMS_OK, "copy_to/fill");
+        FZ_EQ(got.done, want.done, "copy_to done");
+        FZ_EQ(got.fault, want.fault, "copy_to fault");
+        if (want.fault) FZ_EQ(got.fault_va, want.fault_va, "copy_to fault va");
+        fz_shadow_write(va, got.done, ((b >> 3) & 7) == 4 ? NULL : fz_src, seed);
+        /* Read back through the library. */
+        if (got.done) {
+            FZ_ERR(vms_copy_from(&fz_s, fz_buf, va, got.done, NULL), VMS_OK, "read back");
+            fz_check_bytes(va, got.done, fz_buf);
+        }
+        break;
+    case 5:   /* read_val: all or nothing */
+    case 6: { /* write_val */
+        bool write = ((b >> 3) & 7) == 6;
+        uint64_t vlen = (b >> 6) == 3 ? 65 : lens[b & 3] + (b >> 6) * 20;
+        if (vlen > 64 && vlen != 65) vlen = 64;
+        memset(fz_buf, 0xa5, 80);
+        if (vlen > 64) {
+            rc = write ? vms_write_val(&fz_s, va, fz_src, vlen, &got)
+                       : vms_read_val(&fz_s, va, fz_buf, vlen, &got);
+            FZ_ERR(rc, VMS_ERR_ARG, "read/write_val longer than 64");
+            return;
+        }
+        fz_copy_expect(va, vlen, write, &want);
+        if (vlen && va + (vlen - 1) < va) return;
+        rc = write ? vms_write_val(&fz_s, va, fz_src, vlen, &got)
+                   : vms_read_val(&fz_s, va, fz_buf, vlen, &got);
+        FZ_ERR(rc, want.fault ? VMS_ERR_FAULT : VMS_OK, "read/write_val");
+        FZ_EQ(got.fault, want.fault, "val fault");
+        FZ_EQ(got.done, want.fault ? 0 : vlen, "val done");
+        if (want.fault) {
+            FZ_EQ(got.fault_va, want.fault_va, "val fault va");
+            if (!write)
+                for (i = 0; i < vlen; i++) FZ_EQ(fz_buf[i], 0xa5, "read_val wrote on a fault");
+        } else if (write) {
+            fz_shadow_write(va, vlen, fz_src, 0);
+        } else {
+            fz_check_bytes(va, vlen, fz_buf);
+        }
+        break;
+    }
+    default: /* a check of the data frames as the arena holds them */
+        FZ_CHECK(!memcmp(vms_arena_ptr(&fz_s.arena, fz_data_pa), fz_shadow, FZ_DATA_SIZE),
+                 "data frames differ from the shadow");
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Range operations (direct, or through the owner). */
+
+static void fz_apply_ok(int op, uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop,
+                        uint32_t flags) {
+    uint64_t a = fm_lin(va);
+    if (op == 0) {
+        if (flags & VMS_MAP_REPLACE) fm_remove(&fz_m, a, a + len);
+        fm_insert_plan(&fz_m, a, pa, len, prop, fz_maxl(flags));
+    } else if (op == 1) {
+        fm_remove(&fz_m, a, a + len);
+    } else {
+        fm_protect(&fz_m, a, a + len, prop);
+    }
+}
+
+static void fz_op_range(int op, bool fail) {
+    uint64_t va = fz_va(), len = fz_len(), pa = 0;
+    vms_prop_t prop = 0;
+    uint32_t flags = 0;
+    unsigned how = fz_u8();
+    bool via_owner = fz_have_owner && ((how & 1) || fz_any_lease(va, len));
+    int want, rc;
+    uint64_t before = 0;
+    fz_lease_t *blk = NULL;
+    vms_lease_t got_blk = {12345};
+    if (op == 0) {
+        flags = (how >> 1) & 7;
+        if (how == 0xff) flags |= 0x100;
+        pa = fz_pa(len);
+        prop = fz_prop();
+        want = fz_map_err(va, pa, len, prop, flags);
+    } else {
+        want = fz_range_err(va, len);
+        if (op == 2) {
+            prop = fz_prop();
+            if (!want) want = fz_prop_err(prop);
+        }
+    }
+    /* Keep the model small: a 4 KiB cap over a long range would make 2^18 leaves. */
+    if (!want && op == 0 && fz_plan_count(fm_lin(va), pa, len, fz_maxl(flags)) >= 4096) return;
+    if (!want && op == 0 && !(flags & VMS_MAP_REPLACE) &&
+        fm_any(&fz_m, fm_lin(va), fm_lin(va) + len))
+        want = VMS_ERR_EXIST;
+    if (via_owner && !want && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
+        (blk = fz_first_lease(va, len, 0)) != NULL)
+        want = VMS_ERR_BUSY;
+    if (via_owner && op == 2 && !want) {
+        /* vms_owner_protect checks the range, then leases, then the property. */
+    }
+    if (via_owner && op == 2 && fz_range_err(va, len) == VMS_OK && fz_first_lease(va, len, 0))
+        want = VMS_ERR_BUSY, blk = fz_first_lease(va, len, 0);
+    if (fail) {
+        fz_s.arena.fail_after = 1 + (how >> 4);
+        fz_alloc_fail = 0;
+        before = fz_digest();
+    }
+    if (via_owner) {
+        if (op == 0)
+            rc = vms_owner_map(&fz_o, va, pa, len, prop, flags, &got_blk);
+        else if (op == 1)
+            rc = vms_owner_unmap(&fz_o, va, len, &got_blk);
+        else
+            rc = vms_owner_protect(&fz_o, va, len, prop, &got_blk);
+    } else {
+        if (op == 0)
+            rc = vms_space_map(&fz_s, va, pa, len, prop, flags);
+        else if (op == 1)
+            rc = vms_space_unmap(&fz_s, va, len);
+        else
+            rc = vms_space_protect(&fz_s, va, len, prop);
+    }
+    fz_s.arena.fail_after = 0;
+    if (fail && rc == VMS_ERR_NOMEM && !want) {
+        FZ_EQ(fz_digest(), before, "digest after VMS_ERR_NOMEM");
+        return;
+    }
+    FZ_ERR(rc, want, op == 0 ? "map" : op == 1 ? "unmap" : "protect");
+    if (via_owner) {
+        if (rc == VMS_ERR_BUSY)
+            FZ_EQ(got_blk.id, blk->h.id, "blocker");
+        else
+            FZ_EQ(got_blk.id, 0, "blocker when not busy");
+    }
+    if (rc == VMS_OK) fz_apply_ok(op, va, pa, len, prop, flags);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The cursor. */
+
+static void fz_op_cursor(bool fail) {
+    uint64_t va = fz_va(), len = fz_len();
+    vms_cursor_t c;
+    unsigned n = 1 + (fz_u8() & 7), k;
+    int want = fz_range_err(va, len), rc;
+    uint64_t cva, cend;
+    bool mut;
+    rc = vms_cursor_open(&c, &fz_s, va, len);
+    FZ_ERR(rc, want, "cursor open");
+    if (rc) return;
+    cva = fm_lin(va);
+    cend = cva + len;
+    mut = !fz_any_lease(va, len);
+    for (k = 0; k < n && fz_left; k++) {
+        unsigned op = fz_u8();
+        FZ_EQ(vms_cursor_addr(&c), fm_canon(cva), "cursor address");
+        switch (op & 7) {
+        case 0: { /* jump */
+            uint64_t to = fz_va();
+            int w = (to & 0xfff) ? VMS_ERR_ALIGN
+                    : (!fm_canonical(to) || fm_lin(to) < fm_lin(va) || fm_lin(to) >= cend)
+                        ? VMS_ERR_RANGE
+                        : VMS_OK;
+            if (op & 8) { /* a few pages ahead of the cursor */
+                to = fm_canon(cva + ((uint64_t)(op >> 4) << 12));
+                w = fm_lin(to) >= fm_lin(va) && fm_lin(to) < cend ? VMS_OK : VMS_ERR_RANGE;
+            }
+            FZ_ERR(vms_cursor_jump(&c, to), w, "cursor jump");
+            if (!w) cva = fm_lin(to);
+            break;
+        }
+        case 1: { /* query */
+            vms_mapping_t m;
+            const fm_leaf_t *l = fm_find(&fz_m, cva);
+            rc = vms_cursor_query(&c, &m);
+            if (cva >= cend)
+                FZ_ERR(rc, VMS_ERR_RANGE, "cursor query at end");
+            else if (l) {
+                FZ_ERR(rc, VMS_OK, "cursor query");
+                FZ_EQ(m.va, fm_canon(l->lin), "cursor query va");
+                FZ_EQ(m.size, l->size, "cursor query size");
+            } else {
+                int hl = fm_hole_level(&fz_m, cva);
+                FZ_ERR(rc, VMS_ERR_NOENT, "cursor query hole");
+                FZ_EQ(m.size, fm_lsize(hl), "cursor query hole size");
+                FZ_EQ(m.va, fm_canon(cva & ~(fm_lsize(hl) - 1)), "cursor query hole va");
+            }
+            break;
+        }
+        case 2: { /* find_next */
+            uint64_t l2 = fz_len(), found = 0;
+            int w;
+            size_t i = fm_lower(&fz_m, cva);
+            if (l2 & 0xfff)
+                w = VMS_ERR_ALIGN;
+            else if (cva >= cend || l2 > cend - cva)
+                w = VMS_ERR_RANGE;
+            else
+                w = (i < fz_m.n && fz_m.v[i].lin < cva + l2) ? VMS_OK : VMS_ERR_NOENT;
+            rc = vms_cursor_find_next(&c, l2, &found);
+            FZ_ERR(rc, w, "cursor find_next");
+            if (!w) {
+                uint64_t at = fz_m.v[i].lin > cva ? fz_m.v[i].lin : cva;
+                FZ_EQ(found, fm_canon(at), "find_next found");
+                cva = at;
+            } else if (w == VMS_ERR_NOENT) {
+                cva += l2;
+            }
+            break;
+        }
+        case 3: { /* next */
+            vms_mapping_t m;
+            size_t i = fm_lower(&fz_m, cva);
+            bool w = cva < cend && i < fz_m.n && fz_m.v[i].lin < cend;
+            FZ_EQ(vms_cursor_next(&c, &m), w, "cursor next");
+            if (w) {
+                FZ_EQ(m.va, fm_canon(fz_m.v[i].lin), "next va");
+                FZ_EQ(m.pa, fz_m.v[i].pa, "next pa");
+                FZ_EQ(m.size, fz_m.v[i].size, "next size");
+                FZ_EQ(m.prop, fz_m.v[i].prop, "next prop");
+                cva = fz_m.v[i].lin + fz_m.v[i].size;
+                if (cva > cend) cva = cend;
+            } else if (cva < cend) {
+                cva = cend;
+            }
+            break;
+        }
+        case 4: { /* protect_next */
+            uint64_t l2 = fz_len();
+            vms_prop_t p = fz_prop();
+            vms_mapping_t done;
+            int w = fz_prop_err(p);
+            size_t i = fm_lower(&fz_m, cva);
+            uint64_t before = 0;
+            if (!mut) break;
+            if (!w)
+                w = !l2                                ? VMS_ERR_ZEROLEN
+                    : (l2 & 0xfff)                     ? VMS_ERR_ALIGN
+                    : (cva >= cend || l2 > cend - cva) ? VMS_ERR_RANGE
+                                                       : VMS_OK;
+            if (!w && !(i < fz_m.n && fz_m.v[i].lin < cva + l2)) w = VMS_ERR_NOENT;
+#ifdef FZ_SKIP_KNOWN_BUGS /* protect_next keeps earlier splits on NOMEM (reported) */
+            fail = false;
+#endif
+            if (fail) {
+                fz_s.arena.fail_after = 1 + (op >> 6);
+                before = fz_digest();
+            }
+            rc = vms_cursor_protect_next(&c, l2, p, &done);
+            fz_s.arena.fail_after = 0;
+            if (fail && rc == VMS_ERR_NOMEM && !w) {
+                FZ_EQ(fz_digest(), before, "digest after protect_next VMS_ERR_NOMEM");
+                cva = fm_lin(vms_cursor_addr(&c));
+                break;
+            }
+            FZ_ERR(rc, w, "cursor protect_next");
+            if (w == VMS_ERR_NOENT) cva += l2;
+            if (!w) {
+                uint64_t x = fz_m.v[i].lin > cva ? fz_m.v[i].lin : cva, lim = cva + l2;
+                size_t j;
+                for (;;) {
+                    j = fm_lower(&fz_m, x);
+                    if (fz_m.v[j].lin >= x && fz_m.v[j].lin + fz_m.v[j].size <= lim) break;
+                    /* Split the leaf around x one level (the child holding x is checked
+                     * again). */
+                    {
+                        fm_leaf_t old = fz_m.v[j];
+                        uint64_t csz = old.size >> 9, q;
+                        fm_reserve(&fz_m, 511);
+                        memmove(&fz_m.v[j + 512], &fz_m.v[j + 1],
+                                (fz_m.n - j - 1) * sizeof *fz_m.v);
+                        for (q = 0; q < 512; q++) {
+                            fz_m.v[j + q].lin = old.lin + q * csz;
+                            fz_m.v[j + q].size = csz;
+                            fz_m.v[j + q].pa = old.pa + q * csz;
+                            fz_m.v[j + q].prop = old.prop;
+                        }
+                        fz_m.n += 511;
+                    }
+                }
+                fz_m.v[j].prop = p | (fz_m.v[j].prop & (VMS_ACCESSED | VMS_DIRTY));
+                FZ_EQ(done.va, fm_canon(fz_m.v[j].lin), "protect_next done va");
+                FZ_EQ(done.size, fz_m.v[j].size, "protect_next done size");
+                FZ_EQ(done.prop, fz_m.v[j].prop, "protect_next done prop");
+                cva = fz_m.v[j].lin + fz_m.v[j].size;
+            }
+            fz_compare(true);
+            break;
+        }
+        case 5: { /* map one page */
+            static const uint64_t sizes[4] = {0x1000, 0x200000, 0x40000000, 0x3000};
+            uint64_t sz = sizes[(op >> 3) & 3], pa = fz_pa(sz), before = 0;
+            vms_prop_t p = fz_prop();
+            uint32_t fl = (op >> 5) & 1 ? VMS_MAP_REPLACE : 0;
+            int w, L = fm_level_of(sz);
+            if (!mut) break;
+            if (!L)
+                w = VMS_ERR_PAGESIZE;
+            else if ((cva | pa) & (sz - 1))
+                w = VMS_ERR_ALIGN;
+            else if (cva >= cend || sz > cend - cva)
+                w = VMS_ERR_RANGE;
+            else if ((w = fz_pa_err(pa, sz)) == VMS_OK && (w = fz_prop_err(p)) == VMS_OK && !fl &&
+                     fm_any(&fz_m, cva, cva + sz))
+                w = VMS_ERR_EXIST;
+            if (fail) {
+                fz_s.arena.fail_after = 1 + (op >> 6);
+                before = fz_digest();
+            }
+            rc = vms_cursor_map(&c, pa, sz, p, fl);
+            fz_s.arena.fail_after = 0;
+            if (fail && rc == VMS_ERR_NOMEM && !w) {
+                FZ_EQ(fz_digest(), before, "digest after cursor map VMS_ERR_NOMEM");
+                break;
+            }
+            FZ_ERR(rc, w, "cursor map");
+            if (!w) {
+                if (fl) fm_remove(&fz_m, cva, cva + sz);
+                fm_insert_plan(&fz_m, cva, pa, sz, p, L);
+                cva += sz;
+            }
+            fz_compare(true);
+            break;
+        }
+        case 6: { /* unmap */
+            uint64_t l2 = fz_len(), un = 7, before = 0, expect = 0;
+            int w;
+            size_t i;
+            if (!mut) break;
+            w = !l2                                ? VMS_ERR_ZEROLEN
+                : (l2 & 0xfff)                     ? VMS_ERR_ALIGN
+                : (cva >= cend || l2 > cend - cva) ? VMS_ERR_RANGE
+                                                   : VMS_OK;
+            if (fail) {
+                fz_s.arena.fail_after = 1 + (op >> 6);
+                before = fz_digest();
+            }
+            rc = vms_cursor_unmap(&c, l2, &un);
+            fz_s.arena.fail_after = 0;
+            if (fail && rc == VMS_ERR_NOMEM && !w) {
+                FZ_EQ(fz_digest(), before, "digest after cursor unmap VMS_ERR_NOMEM");
+                break;
+            }
+            FZ_ERR(rc, w, "cursor unmap");
+            if (!w) {
+                fm_split_at(&fz_m, cva);
+                if (cva + l2 < fm_top()) fm_split_at(&fz_m, cva + l2);
+                for (i = fm_lower(&fz_m, cva); i < fz_m.n && fz_m.v[i].lin < cva + l2; i++)
+                    expect += fz_m.v[i].size;
+                FZ_EQ(un, expect, "cursor unmap bytes");
+                fm_remove(&fz_m, cva, cva + l2);
+                cva += l2;
+            }
+            fz_compare(true);
+            break;
+        }
+        default:
+            if (((op >> 3) & 3) == 1 && mut) { /* map a range from the cursor */
+                uint64_t l2 = fz_len(), pa = fz_pa(l2), before = 0;
+                vms_prop_t p = fz_prop();
+                uint32_t fl = (op >> 5) & 7;
+                int w = !l2                                ? VMS_ERR_ZEROLEN
+                        : (l2 & 0xfff)                     ? VMS_ERR_ALIGN
+                        : (cva >= cend || l2 > cend - cva) ? VMS_ERR_RANGE
+                                                           : VMS_OK;
+                if (!w && (w = fz_pa_err(pa, l2)) == VMS_OK && (w = fz_prop_err(p)) == VMS_OK &&
+                    !(fl & VMS_MAP_REPLACE) && fm_any(&fz_m, cva, cva + l2))
+                    w = VMS_ERR_EXIST;
+                if (!w && fz_plan_count(cva, pa, l2, fz_maxl(fl)) >= 4096) break;
+                if (fail) {
+                    fz_s.arena.fail_after = 1 + (op >> 6);
+                    before = fz_digest();
+                }
+                rc = vms_cursor_map_range(&c, pa, l2, p, fl);
+                fz_s.arena.fail_after = 0;
+                if (fail && rc == VMS_ERR_NOMEM && !w) {
+                    FZ_EQ(fz_digest(), before, "digest after cursor map_range VMS_ERR_NOMEM");
+                    break;
+                }
+                FZ_ERR(rc, w, "cursor map_range");
+                if (!w) {
+                    if (fl & VMS_MAP_REPLACE) fm_remove(&fz_m, cva, cva + l2);
+                    fm_insert_plan(&fz_m, cva, pa, l2, p, fz_maxl(fl));
+                    cva += l2;
+                }
+                fz_compare(true);
+            } else if (((op >> 3) & 3) == 2 && mut) { /* protect a range from the cursor */
+                uint64_t l2 = fz_len(), before = 0;
+                vms_prop_t p = fz_prop();
+                int w = fz_prop_err(p);
+                if (!w)
+                    w = !l2                                ? VMS_ERR_ZEROLEN
+                        : (l2 & 0xfff)                     ? VMS_ERR_ALIGN
+                        : (cva >= cend || l2 > cend - cva) ? VMS_ERR_RANGE
+                                                           : VMS_OK;
+                if (fail) {
+                    fz_s.arena.fail_after = 1 + (op >> 6);
+                    before = fz_digest();
+                }
+                rc = vms_cursor_protect(&c, l2, p);
+                fz_s.arena.fail_after = 0;
+                if (fail && rc == VMS_ERR_NOMEM && !w) {
+                    FZ_EQ(fz_digest(), before, "digest after cursor protect VMS_ERR_NOMEM");
+                    break;
+                }
+                FZ_ERR(rc, w, "cursor protect");
+                if (!w) {
+                    fm_protect(&fz_m, cva, cva + l2, p);
+                    cva += l2;
+                }
+                fz_compare(true);
+            } else { /* flush now: deferred frames go back */
+                vms_cursor_flush(&c);
+                fz_compare(false);
+            }
+            break;
+        }
+    }
+    vms_cursor_close(&c);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Activation. */
+
+static int fz_cpu_slot(int cpu) {
+    int i;
+    for (i = 0; i < FZ_NCPU; i++)
+        if (fz_cpu_ids[i] == cpu) return i;
+    return -1;
+}
+
+static uint64_t fz_active_mask(const vms_space_t *s) {
+    uint64_t m = 0;
+    int i;
+    for (i = 0; i < FZ_NCPU; i++)
+        if (fz_cur[i] == s) m |= (uint64_t)1 << fz_cpu_ids[i];
+    return m;
+}
+
+static void fz_leave(int slot) {
+    if (fz_cur[slot] == &fz_s) {
+        fz_gen_left[slot] = fz_s.generation;
+        fz_was_on[slot] = true;
+    }
+    fz_cur[slot] = NULL;
+}
+
+static void fz_op_activate(void) {
+    unsigned b = fz_u8();
+    static const int bad[4] = {-1, VMSPACE_MAX_CPUS, 1000, -64};
+    int cpu = (b & 0x40) ? bad[(b >> 4) & 3] : fz_cpu_ids[b & 3];
+    int slot = fz_cpu_slot(cpu);
+    vms_space_t *sp = (b & 0x80) && fz_have_other ? &fz_other : &fz_s;
+    int rc;
+    if (b & 0x8) { /* deactivate */
+        rc = vms_space_deactivate(sp, cpu);
+        FZ_ERR(rc, slot < 0 ? VMS_ERR_CPU : VMS_OK, "deactivate");
+        if (slot >= 0 && fz_cur[slot] == sp) fz_leave(slot);
+    } else {
+        vms_space_t *prev = slot >= 0 ? fz_cur[slot] : NULL;
+        fz_cr3_calls = 0;
+        rc = vms_space_activate(sp, cpu);
+        FZ_ERR(rc, slot < 0 ? VMS_ERR_CPU : VMS_OK, "activate");
+        if (slot >= 0) {
+            FZ_EQ(fz_cr3_calls, prev != sp, "load_cr3 calls");
+            if (prev != sp) {
+                FZ_EQ(fz_cr3_cpu, cpu, "load_cr3 cpu");
+                FZ_EQ(fz_cr3 & VMS_PTE_ADDR_MASK, sp->root_pa, "cr3 root");
+                if (sp->pcid) {
+                    FZ_CHECK((fz_cr3 & 0xfff) != 0, "PCID space loaded with PCID 0");
+                    if (sp == &fz_s && (fz_cr3 & VMS_CR3_NOFLUSH))
+                        FZ_CHECK(fz_was_on[slot] && fz_gen_left[slot] == fz_s.generation,
+                                 "no-flush load after the space changed while away");
+                } else {
+                    FZ_EQ(fz_cr3 & 0xfff, 0, "PCID bits without PCIDs");
+                    FZ_CHECK(!(fz_cr3 & VMS_CR3_NOFLUSH), "no-flush bit without PCIDs");
+                }
+                if (prev) fz_leave(slot);
+                fz_cur[slot] = sp;
+            }
+        }
+    }
+    FZ_EQ(fz_s.active_cpus, fz_active_mask(&fz_s), "active CPUs");
+    if (fz_have_other) FZ_EQ(fz_other.active_cpus, fz_active_mask(&fz_other), "other's CPUs");
+    if (slot >= 0)
+        FZ_CHECK(vms_cpu_current(cpu) == fz_cur[slot], "vms_cpu_current");
+    else
+        FZ_CHECK(vms_cpu_current(cpu) == NULL, "vms_cpu_current of a bad CPU");
+    if (b == 0x37) { /* destroy while active must refuse */
+        if (fz_s.active_cpus) {
+            uint64_t d = fz_digest();
+            FZ_ERR(vms_space_destroy(&fz_s), VMS_ERR_ACTIVE, "destroy while active");
+            FZ_EQ(fz_digest(), d, "digest after a refused destroy");
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The owner. */
+
+static void fz_owner_create(void) {
+    vms_owner_desc_t d;
+    unsigned b = fz_u8();
+    memset(&d, 0, sizeof d);
+    d.shared_reader = b & 1;
+    d.inactive = (b >> 1) & 1;
+    d.allocator.alloc = fz_oalloc;
+    d.allocator.free = fz_ofree;
+    d.check_failed = fz_check_failed;
+    FZ_ERR(vms_owner_init(&fz_o, &fz_s, &d), VMS_OK, "owner init");
+    fz_have_owner = true;
+    fz_shared = d.shared_reader;
+    fz_owner_active = !d.inactive;
+    fz_nleases = 0;
+    fz_ndead = 0;
+}
+
+static void fz_release(fz_lease_t *l) {
+    bool changed = fz_bytes_hash(l->va, l->len) != l->bytes;
+    int rc = vms_lease_release(&fz_o, l->h);
+#ifdef VMSPACE_DEBUG
+    FZ_ERR(rc, l->kind == VMS_LEASE_READ && changed ? VMS_ERR_FAULT : VMS_OK, "release");
+#else
+    (void)changed;
+    FZ_ERR(rc, VMS_OK, "release");
+#endif
+    l->live = false;
+    if (fz_ndead < 32)
+        fz_dead[fz_ndead++] = l->h.id;
+    else
+        fz_dead[l->h.id % 32] = l->h.id;
+}
+
+static void fz_owner_destroy(void) {
+    unsigned i;
+    if (fz_live_leases()) {
+        uint64_t d = fz_digest();
+        FZ_ERR(vms_owner_destroy(&fz_o), VMS_ERR_BUSY, "owner destroy with leases");
+        FZ_EQ(fz_digest(), d, "digest after refused owner destroy");
+        for (i = 0; i < fz_nleases; i++)
+            if (fz_leases[i].live) fz_release(&fz_leases[i]);
+    }
+    FZ_ERR(vms_owner_destroy(&fz_o), VMS_OK, "owner destroy");
+    fz_have_owner = false;
+    fz_nleases = 0;
+}
+
+/* Where [va, va + len) first lacks a mapping (NOENT) or the rights (PERM); VMS_OK if none. */
+static int fz_rights_err(uint64_t va, uint64_t len, vms_prop_t need) {
+    uint64_t a = fm_lin(va), end = a + len;
+    while (a < end) {
+        const fm_leaf_t *l = fm_find(&fz_m, a);
+        if (!l) return VMS_ERR_NOENT;
+        if ((l->prop & need) != need) return VMS_ERR_PERM;
+        a = l->lin + l->size;
+    }
+    return VMS_OK;
+}
+
+static void fz_op_acquire(bool fail) {
+    unsigned b = fz_u8();
+    vms_lease_kind kind = (b & 1) ? VMS_LEASE_WRITE : VMS_LEASE_READ;
+    uint64_t va = fz_va(), len = fz_len(), before = 0;
+    vms_lease_t out = {77}, blk = {77};
+    fz_lease_t *cf = NULL;
+    int want, rc;
+    if ((b & 0x6) == 0x6) kind = (vms_lease_kind)((b >> 3) & 1 ? 0 : 3); /* bad kind */
+    if (fz_nleases == FZ_MAX_LEASES) {
+        /* Drop released entries to make room. */
+        unsigned i, k = 0;
+        for (i = 0; i < fz_nleases; i++)
+            if (fz_leases[i].live) fz_leases[k++] = fz_leases[i];
+        fz_nleases = k;
+        if (k == FZ_MAX_LEASES) return;
+    }
+    if (kind != VMS_LEASE_READ && kind != VMS_LEASE_WRITE)
+        want = VMS_ERR_ARG;
+    else if ((want = fz_range_err(va, len)) != VMS_OK) {
+    } else if (!fz_owner_active)
+        want = VMS_ERR_INACTIVE;
+    else if ((cf = fz_first_lease(va, len, kind == VMS_LEASE_READ && fz_shared ? 1 : 0)))
+        want = VMS_ERR_CONFLICT;
+    else
+        want = fz_rights_err(va, len, kind == VMS_LEASE_WRITE ? VMS_RW : VMS_R);
+    if (fail) {
+        fz_alloc_fail = 1 + ((b >> 4) & 3);
+        before = fz_digest();
+    }
+    rc = vms_lease_acquire(&fz_o, kind, va, len, &out, &blk);
+    fz_alloc_fail = 0;
+    if (fail && rc == VMS_ERR_NOMEM && !want) {
+        FZ_EQ(fz_digest(), before, "digest after acquire VMS_ERR_NOMEM");
+        FZ_EQ(out.id, 0, "handle after NOMEM");
+        return;
+    }
+    FZ_ERR(rc, want, "acquire");
+    if (want == VMS_ERR_CONFLICT)
+        FZ_EQ(blk.id, cf->h.id, "acquire blocker");
+    else if (want != VMS_ERR_ARG && want != VMS_ERR_ZEROLEN && want != VMS_ERR_NONCANON &&
+             want != VMS_ERR_ALIGN && want != VMS_ERR_OVERFLOW)
+        FZ_EQ(blk.id, 0, "blocker without conflict");
+    {
+        vms_lease_t fc;
+        bool has = vms_owner_first_conflict(
+            &fz_o, kind == VMS_LEASE_WRITE ? VMS_LEASE_WRITE : VMS_LEASE_READ, va, len, &fc);
+        fz_lease_t *m = len ? fz_first_lease(va, len, kind != VMS_LEASE_WRITE && fz_shared) : NULL;
+        if (rc == VMS_OK) {
+            /* The new lease conflicts with itself for a writer / exclusive reader. */
+        } else {
+            FZ_EQ(has, m != NULL, "first_conflict");
+            if (has) FZ_EQ(fc.id, m->h.id, "first_conflict lease");
+        }
+    }
+    if (rc) {
+        FZ_EQ(out.id, 0, "handle on failure");
+        return;
+    }
+    FZ_CHECK(out.id != 0, "zero handle");
+    {
+        unsigned i;
+        for (i = 0; i < fz_nleases; i++)
+            FZ_CHECK(!fz_leases[i].live || fz_leases[i].h.id != out.id, "duplicate handle");
+    }
+    fz_leases[fz_nleases].h = out;
+    fz_leases[fz_nleases].kind = kind;
+    fz_leases[fz_nleases].va = va;
+    fz_leases[fz_nleases].len = len;
+    fz_leases[fz_nleases].bytes = fz_bytes_hash(va, len);
+    fz_leases[fz_nleases].live = true;
+    fz_nleases++;
+}
+
+static fz_lease_t *fz_pick_lease(unsigned b) {
+    unsigned i, live = fz_live_leases(), k;
+    if (!live) return NULL;
+    k = b % live;
+    for (i = 0; i < fz_nleases; i++)
+        if (fz_leases[i].live && k-- == 0) return &fz_leases[i];
+    return NULL;
+}
+
+static void fz_op_lease(void) {
+    unsigned b = fz_u8(), c = fz_u8();
+    fz_lease_t *l = fz_pick_lease(c);
+    switch (b & 7) {
+    case 0:
+    case 1: /* release a live lease */
+        if (l) fz_release(l);
+        break;
+    case 2: { /* release a stale or forged handle */
+        vms_lease_t h;
+        uint64_t d = fz_digest();
+        switch ((b >> 3) & 3) {
+        case 0: h.id = fz_ndead ? fz_dead[c % fz_ndead] : 0; break;
+        case 1: h.id = l ? l->h.id + ((uint64_t)1 << 32) : 5; break; /* wrong generation */
+        case 2: h.id = l ? (l->h.id & ~(uint64_t)0xffffffff) | 0xfffff : 6; break; /* slot */
+        default: h.id = l ? l->h.id & 0xffffffffu : 0; break;                      /* gen 0 */
+        }
+        {
+            unsigned i;
+            for (i = 0; i < fz_nleases; i++)
+                if (fz_leases[i].live && fz_leases[i].h.id == h.id) return;
+        }
+        FZ_ERR(vms_lease_release(&fz_o, h), VMS_ERR_STALE, "stale release");
+        FZ_CHECK(!vms_lease_is_live(&fz_o, h), "stale handle is live");
+        {
+            vms_lease_info_t info;
+            FZ_ERR(vms_lease_info(&fz_o, h, &info), VMS_ERR_STALE, "stale info");
+            FZ_ERR(vms_lease_read(&fz_o, h, 0, fz_buf, 1), VMS_ERR_STALE, "stale read");
+        }
+        FZ_EQ(fz_digest(), d, "digest after stale release");
+        break;
+    }
+    case 3:
+    case 4: { /* read or write through a lease */
+        bool write = (b & 7) == 4;
+        uint64_t off, n, i;
+        int want, rc;
+        uint64_t a, done = 0;
+        if (!l) break;
+        off = ((uint64_t)(b >> 3) * 0x801) % (l->len + 0x1000);
+        n = (uint64_t)fz_u16() % 0x3000;
+        if (c == 0xff) n = 0;
+        if (!fz_owner_active)
+            want = VMS_ERR_INACTIVE;
+        else if (write && l->kind != VMS_LEASE_WRITE)
+            want = VMS_ERR_PERM;
+        else if (!n)
+            want = off < l->len ? VMS_OK : VMS_ERR_RANGE;
+        else
+            want = (off < l->len && n - 1 <= l->len - 1 - off) ? VMS_OK : VMS_ERR_RANGE;
+        /* A frame outside the provider's memory faults (after the bytes before it). */
+        a = fm_lin(l->va + off);
+        if (!want && n) {
+            while (done < n) {
+                const fm_leaf_t *lf = fm_find(&fz_m, a + done);
+                uint64_t o2 = a + done - lf->lin, chunk = lf->size - o2;
+                if (chunk > n - done) chunk = n - done;
+                if (!fz_is_data(lf->pa + o2, chunk)) {
+                    want = VMS_ERR_FAULT;
+                    break;
+                }
+                done += chunk;
+            }
+        }
+        for (i = 0; i < n; i++) fz_src[i] = (uint8_t)(c + i * 13u);
+        rc = write ? vms_lease_write(&fz_o, l->h, l->va + off, fz_src, n)
+                   : vms_lease_read(&fz_o, l->h, l->va + off, fz_buf, n);
+        FZ_ERR(rc, want, write ? "lease write" : "lease read");
+        if (rc == VMS_OK || rc == VMS_ERR_FAULT) {
+            if (write)
+                fz_shadow_write(l->va + off, done, fz_src, 0);
+            else
+                fz_check_bytes(l->va + off, done, fz_buf);
+        }
+        break;
+    }
+    case 5: /* active / inactive */
+        fz_owner_active = (b >> 3) & 1;
+        vms_owner_set_active(&fz_o, fz_owner_active);
+        break;
+    case 6: { /* queries: first_overlap and the ordered enumeration */
+        uint64_t va = fz_va(), len = fz_len();
+        vms_lease_t h;
+        fz_lease_t *m = len ? fz_first_lease(va, len, 0) : NULL;
+        bool has = vms_owner_first_overlap(&fz_o, va, len, &h);
+        vms_owner_iter_t it;
+        vms_lease_info_t info;
+        bool more;
+        uint64_t prev = 0;
+        unsigned cnt = 0, i, want = 0;
+        FZ_EQ(has, m != NULL, "first_overlap");
+        if (has) FZ_EQ(h.id, m->h.id, "first_overlap lease");
+        more = vms_owner_iter_first(&fz_o, va, len, &it, &info);
+        while (more) {
+            FZ_CHECK(info.va >= prev, "owner iteration out of order");
+            prev = info.va;
+            cnt++;
+            more = vms_owner_iter_next(&it, &info);
+        }
+        if (len) {
+            uint64_t last = va + (len - 1) < va ? UINT64_MAX : va + (len - 1);
+            for (i = 0; i < fz_nleases; i++)
+                if (fz_leases[i].live &&
+                    fz_overlap(va, last - va + 1, fz_leases[i].va, fz_leases[i].len))
+                    want++;
+        }
+        FZ_EQ(cnt, want, "owner iteration count");
+        break;
+    }
+    default: /* destroy the owner (refused while leases live, then forced) */
+        if (b & 0x80) fz_owner_destroy();
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Set-up and tear-down of a run. */
+
+static _Alignas(4096) uint8_t fz_mem[FZ_ARENA_SIZE];
+static _Alignas(4096) uint8_t fz_mem_other[(uint64_t)2 << 20];
+
+static bool fz_setup(unsigned cfg) {
+    vms_space_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.levels = (cfg & 1) ? 5 : 4;
+    d.arena.size = FZ_ARENA_SIZE;
+    /* Caller memory, reused from run to run: no mmap per input, and frames the library takes
+     * without zeroing hold the previous run's bytes. */
+    d.arena.memory = fz_mem;
+    d.flush = fz_flush_hook;
+    d.load_cr3 = fz_cr3_hook;
+    d.hook_user = &fz_s;
+    d.pcid = (cfg >> 1) & 1;
+    d.flush_threshold = (cfg >> 2) & 1 ? 4 : 0;
+    if (vms_space_init(&fz_s, &d) != VMS_OK) return false;
+    fz_have_space = true;
+    fm_levels = d.levels;
+    fz_m.n = fz_old.n = 0;
+    fm_reserve(&fz_m, 1024); /* never a NULL array, even when empty */
+    fm_reserve(&fz_old, 1024);
+    FZ_ERR(vms_arena_alloc_data(&fz_s.arena, FZ_DATA_SIZE, FZ_DATA_SIZE, &fz_data_pa), VMS_OK,
+           "data frames");
+    if (!fz_shadow) fz_shadow = (uint8_t *)malloc(FZ_DATA_SIZE);
+    memset(fz_shadow, 0, FZ_DATA_SIZE);
+    vms_swtlb_init(&fz_tlb, &fz_s);
+    memset(fz_cur, 0, sizeof fz_cur);
+    memset(fz_was_on, 0, sizeof fz_was_on);
+    fz_nflush = 0;
+    fz_have_other = false;
+    if ((cfg >> 3) & 1) {
+        vms_space_desc_t od;
+        memset(&od, 0, sizeof od);
+        od.levels = 4;
+        od.arena.size = sizeof fz_mem_other;
+        od.arena.memory = fz_mem_other;
+        od.pcid = true;
+        od.flush = fz_flush_hook;
+        od.hook_user = &fz_other;
+        od.load_cr3 = fz_cr3_hook;
+        if (vms_space_init(&fz_other, &od) == VMS_OK) fz_have_other = true;
+    }
+    fz_have_owner = false;
+    fz_owner_broken = NULL;
+    if ((cfg >> 4) & 1) fz_owner_create();
+    return true;
+}
+
+static void fz_teardown(void) {
+    int i;
+    if (fz_have_owner) fz_owner_destroy();
+    for (i = 0; i < FZ_NCPU; i++) {
+        if (fz_cur[i]) FZ_ERR(vms_space_deactivate(fz_cur[i], fz_cpu_ids[i]), VMS_OK, "deactivate");
+        fz_cur[i] = NULL;
+    }
+    for (i = 0; i < VMSPACE_MAX_CPUS; i++) FZ_CHECK(vms_cpu_current(i) == NULL, "CPU left active");
+    FZ_ERR(vms_space_destroy(&fz_s), VMS_OK, "destroy");
+    fz_have_space = false;
+    if (fz_have_other) FZ_ERR(vms_space_destroy(&fz_other), VMS_OK, "destroy other");
+    fz_have_other = false;
+}
+
+static size_t fz_dump_lines;
+static void fz_dump_line(void *user, const char *line) {
+    (void)user;
+    FZ_CHECK(strlen(line) < 192, "dump line too long");
+    fz_dump_lines++;
+}
+
+static unsigned fz_stop_after;
+static int fz_stop_fn(void *user, const vms_mapping_t *m) {
+    unsigned *seen = (unsigned *)user;
+    (void)m;
+    return ++*seen == fz_stop_after ? 42 : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static int trace = -1;
+    if (trace < 0) trace = getenv("FZ_TRACE") != NULL;
+    fz_trace = trace;
+    fz_in = data;
+    fz_left = size;
+    fz_step = 0;
+    if (!fz_setup(fz_u8())) return 0;
+    fz_compare(false);
+    while (fz_left && fz_step < FZ_MAX_STEPS && fz_m.n < FM_MAX_LEAVES) {
+        unsigned op = fz_u8();
+        bool fail = (op & 0xc0) == 0xc0; /* arm an allocation failure for this step */
+        uint64_t gen = fz_s.generation, act = fz_s.active_cpus;
+        fz_step++;
+        if (fz_trace) {
+            size_t i;
+            fprintf(stderr, "step %u: op %#x; active %#llx; model %zu leaves:", fz_step, op,
+                    (unsigned long long)fz_s.active_cpus, fz_m.n);
+            for (i = 0; i < fz_m.n && i < 8; i++)
+                fprintf(stderr, " [%#llx +%#llx -> %#llx %#x]",
+                        (unsigned long long)fm_canon(fz_m.v[i].lin),
+                        (unsigned long long)fz_m.v[i].size, (unsigned long long)fz_m.v[i].pa,
+                        fz_m.v[i].prop);
+            fprintf(stderr, "\n");
+        }
+        fm_copy(&fz_old, &fz_m);
+        fz_nflush = 0;
+        switch (op & 15) {
+        case 0:
+        case 1:
+        case 2: fz_op_range(0, fail); break;
+        case 3: fz_op_range(1, fail); break;
+        case 4: fz_op_range(2, fail); break;
+        case 5: fz_check_va(fz_va()); break;
+        case 6: fz_check_va(fz_va() + (fz_u8() << 4)); break;
+        case 7: fz_op_cursor(fail); break;
+        case 8: fz_op_copy(); break;
+        case 9: fz_op_activate(); break;
+        case 10:
+        case 11:
+            if (!fz_have_owner)
+                fz_owner_create();
+            else
+                fz_op_acquire(fail);
+            break;
+        case 12:
+            if (fz_have_owner) fz_op_lease();
+            break;
+        case 13: { /* the software TLB after a flush of its own, and a batch of lookups */
+            unsigned k;
+            if (fz_u8() & 1) vms_swtlb_flush(&fz_tlb);
+            for (k = 0; k < 4; k++) fz_check_va(fz_va());
+            break;
+        }
+        case 15: { /* the dump: a header, one line per merged run, a footer */
+            size_t i, runs = 0;
+            fz_dump_lines = 0;
+            vms_space_dump(&fz_s, fz_dump_line, NULL);
+            for (i = 0; i < fz_m.n; i++) {
+                const fm_leaf_t *a = &fz_m.v[i], *b = i ? &fz_m.v[i - 1] : NULL;
+                if (!b || fm_canon(b->lin) + b->size != fm_canon(a->lin) ||
+                    b->pa + b->size != a->pa || b->size != a->size || b->prop != a->prop)
+                    runs++;
+            }
+            FZ_EQ(fz_dump_lines, runs + 2, "dump lines");
+            break;
+        }
+        case 14: { /* enumeration stopped early returns the callback's value */
+            unsigned stop = fz_u8() % 8, seen = 0;
+            fz_stop_after = stop + 1;
+            FZ_EQ(vms_space_enumerate(&fz_s, fz_stop_fn, &seen), stop < fz_m.n ? 42 : 0,
+                  "enumerate early stop");
+            FZ_EQ(seen, stop < fz_m.n ? stop + 1 : fz_m.n, "enumerate calls");
+            break;
+        }
+        }
+        fz_check_changes(gen, act);
+        fz_compare(false);
+        fz_compare_owner();
+    }
+    /* Every translation the model holds, spot-checked at its first and last page. */
+    {
+        size_t i;
+        for (i = 0; i < fz_m.n && i < 64; i++) {
+            fz_check_va(fm_canon(fz_m.v[i].lin));
+            fz_check_va(fm_canon(fz_m.v[i].lin + fz_m.v[i].size - 0x1000));
+        }
+    }
+    fz_teardown();
+    return 0;
+}

@@ -1,0 +1,179 @@
+/* The reference model: a sorted array of leaves (page-granular mappings that remember their
+ * page size). It implements the documented semantics directly: a range map uses the largest
+ * page that VA, PA and the remaining length allow; unmap and protect split a huge page that
+ * the range covers in part (1 GiB into 2 MiB pages, then the 2 MiB page that still straddles
+ * the edge into 4 KiB pages). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt.h"
+
+void vt_model_init(vt_model_t *m) { memset(m, 0, sizeof *m); }
+
+void vt_model_free(vt_model_t *m) {
+    free(m->v);
+    free(m->tmp);
+    memset(m, 0, sizeof *m);
+}
+
+static void vt__reserve(vt_leaf_t **v, size_t *cap, size_t need) {
+    if (need <= *cap) return;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need) c *= 2;
+    *v = (vt_leaf_t *)realloc(*v, c * sizeof **v);
+    *cap = c;
+}
+
+size_t vt_model_lower(const vt_model_t *m, uint64_t va) {
+    /* Leaves are disjoint and sorted, so their last bytes are sorted too. */
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->v[mid].va + (m->v[mid].size - 1) < va) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* First index whose leaf starts after `last`. */
+static size_t vt__upper(const vt_model_t *m, uint64_t last) {
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->v[mid].va <= last) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+const vt_leaf_t *vt_model_find(const vt_model_t *m, uint64_t va) {
+    size_t i = vt_model_lower(m, va);
+    if (i < m->n && m->v[i].va <= va) return &m->v[i];
+    return NULL;
+}
+
+bool vt_model_any(const vt_model_t *m, uint64_t va, uint64_t len) {
+    size_t i = vt_model_lower(m, va);
+    return i < m->n && m->v[i].va <= va + (len - 1);
+}
+
+/* Replace v[lo, hi) with k leaves from src. */
+static void vt__splice(vt_model_t *m, size_t lo, size_t hi, const vt_leaf_t *src, size_t k) {
+    size_t tail = m->n - hi;
+    vt__reserve(&m->v, &m->cap, m->n - (hi - lo) + k);
+    memmove(&m->v[lo + k], &m->v[hi], tail * sizeof *m->v);
+    if (k) memcpy(&m->v[lo], src, k * sizeof *src);
+    m->n = lo + k + tail;
+}
+
+/* Split the leaf that holds addr strictly inside it, so that addr starts a leaf. */
+static void vt__split_at(vt_model_t *m, uint64_t addr) {
+    for (;;) {
+        size_t i = vt_model_lower(m, addr);
+        if (i >= m->n || m->v[i].va >= addr) return;
+        vt_leaf_t big = m->v[i];
+        uint64_t sub = big.size == VT_SZ_1G ? VT_SZ_2M : VT_SZ_4K;
+        vt__reserve(&m->tmp, &m->tmp_cap, 512);
+        for (unsigned j = 0; j < 512; j++) {
+            m->tmp[j].va = big.va + j * sub;
+            m->tmp[j].pa = big.pa + j * sub;
+            m->tmp[j].size = sub;
+            m->tmp[j].prop = big.prop;
+        }
+        vt__splice(m, i, i + 1, m->tmp, 512);
+    }
+}
+
+size_t vt_plan_map(uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop, uint32_t flags,
+                   vt_leaf_t *out, size_t max) {
+    size_t k = 0;
+    uint64_t off = 0;
+    while (off < len) {
+        uint64_t v = va + off, p = pa + off, rem = len - off, sz = VT_SZ_4K;
+        bool allow1g = !(flags & (VMS_MAP_MAX_4K | VMS_MAP_MAX_2M));
+        bool allow2m = !(flags & VMS_MAP_MAX_4K);
+        if (allow1g && v % VT_SZ_1G == 0 && p % VT_SZ_1G == 0 && rem >= VT_SZ_1G)
+            sz = VT_SZ_1G;
+        else if (allow2m && v % VT_SZ_2M == 0 && p % VT_SZ_2M == 0 && rem >= VT_SZ_2M)
+            sz = VT_SZ_2M;
+        if (k < max) {
+            out[k].va = v;
+            out[k].pa = p;
+            out[k].size = sz;
+            out[k].prop = prop;
+        }
+        k++;
+        off += sz;
+    }
+    return k;
+}
+
+/* Split at both edges and return the index range [*lo, *hi) of the leaves inside. */
+static void vt__isolate(vt_model_t *m, uint64_t va, uint64_t len, size_t *lo, size_t *hi) {
+    uint64_t last = va + (len - 1);
+    vt__split_at(m, va);
+    if (last != UINT64_MAX) vt__split_at(m, last + 1);
+    *lo = vt_model_lower(m, va);
+    *hi = vt__upper(m, last);
+}
+
+uint64_t vt_model_unmap(vt_model_t *m, uint64_t va, uint64_t len) {
+    size_t lo, hi;
+    uint64_t bytes = 0;
+    if (!vt_model_any(m, va, len)) return 0;
+    vt__isolate(m, va, len, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) bytes += m->v[i].size;
+    vt__splice(m, lo, hi, NULL, 0);
+    return bytes;
+}
+
+int vt_model_map(vt_model_t *m, uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop,
+                 uint32_t flags) {
+    if (vt_model_any(m, va, len)) {
+        if (!(flags & VMS_MAP_REPLACE)) return VMS_ERR_EXIST;
+        vt_model_unmap(m, va, len);
+    }
+    size_t k = vt_plan_map(va, pa, len, prop, flags, NULL, 0);
+    vt__reserve(&m->tmp, &m->tmp_cap, k);
+    vt_plan_map(va, pa, len, prop, flags, m->tmp, k);
+    size_t at = vt_model_lower(m, va);
+    vt__splice(m, at, at, m->tmp, k);
+    return VMS_OK;
+}
+
+void vt_model_protect(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t prop) {
+    size_t lo, hi;
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    if (!vt_model_any(m, va, len)) return;
+    vt__isolate(m, va, len, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) m->v[i].prop = (prop & ~ad) | (m->v[i].prop & ad);
+}
+
+uint64_t vt_model_table_pages(const vt_model_t *m, int levels) {
+    /* A table at level l exists for every distinct region of VMS_LEVEL_SIZE(l + 1) bytes that
+     * holds a leaf of level l or below. Leaves are sorted, so each key sequence is sorted. */
+    uint64_t n = 1;
+    static const unsigned shift[6] = {0, 21, 30, 39, 48, 57};
+    for (int l = 1; l < levels; l++) {
+        bool have = false;
+        uint64_t prev = 0;
+        for (size_t i = 0; i < m->n; i++) {
+            const vt_leaf_t *f = &m->v[i];
+            int leaf_level = f->size == VT_SZ_4K ? 1 : f->size == VT_SZ_2M ? 2 : 3;
+            if (leaf_level > l) continue;
+            uint64_t key = f->va >> shift[l];
+            if (!have || key != prev) n++;
+            have = true;
+            prev = key;
+        }
+    }
+    return n;
+}
+
+void vt_model_bytes(const vt_model_t *m, uint64_t bytes[3]) {
+    bytes[0] = bytes[1] = bytes[2] = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const vt_leaf_t *f = &m->v[i];
+        bytes[f->size == VT_SZ_4K ? 0 : f->size == VT_SZ_2M ? 1 : 2] += f->size;
+    }
+}

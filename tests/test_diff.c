@@ -1,0 +1,389 @@
+/* Randomized differential test: hundreds of thousands of map / unmap / protect operations,
+ * through the range API and through cursors, compared against the reference model in
+ * tests/support/model.c. Operations cluster in a few regions (around 1 GiB, 512 GiB and
+ * 2^47 / 2^48 edges, the ends of both halves), so huge pages get split, tables get emptied
+ * and freed, and neighbouring operations interact.
+ *
+ * Every mutation is checked at once (return code, and query + translate at its edges and
+ * around them); every few hundred steps the whole enumeration, the stats and the table
+ * count are compared (VMS_DIFF_CHECK_EVERY=<n> changes that). The seed is printed; VMS_SEED=<n> replays a run, VMS_DIFF_OPS=<n>
+ * changes its length. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "support/vt_cr.h"
+
+#define K4 VT_SZ_4K
+#define M2 VT_SZ_2M
+#define G1 VT_SZ_1G
+
+#define CHECK_EVERY_DEFAULT 400
+#define DEFAULT_OPS 200000
+#define DEFAULT_SEED 0x5eed2024u
+#define WINDOW (2 * M2)    /* hot windows for 4 KiB-granular operations */
+#define REGION (2 * G1)    /* each region spans 2 GiB */
+#define NWIN 3
+
+typedef struct region_s {
+    uint64_t base;          /* 1 GiB aligned */
+    uint64_t win[NWIN];     /* 2 MiB-aligned hot windows inside [base, base + REGION) */
+} region_t;
+
+typedef struct diff_s {
+    vms_space_t s;
+    vt_model_t m;
+    vt_rng_t rng;
+    region_t reg[10];
+    int nreg;
+    uint64_t step;
+    char log[16][160]; /* the last operations, printed on a failure */
+    char msg[512];
+    uint64_t counts[8];
+} diff_t;
+
+enum { OP_MAP, OP_MAP_CURSOR, OP_UNMAP, OP_UNMAP_CURSOR, OP_PROTECT, OP_PROTECT_CURSOR,
+       OP_PROBE, OP_COUNT };
+static const char *op_names[OP_COUNT] = {"map", "cursor_map_range", "unmap", "cursor_unmap",
+                                         "protect", "cursor_protect", "probe"};
+
+static void add_region(diff_t *d, uint64_t base) {
+    region_t *r = &d->reg[d->nreg++];
+    r->base = base;
+    /* A window at the start, one straddling the middle 1 GiB edge, one at the end. */
+    r->win[0] = base;
+    r->win[1] = base + G1 - WINDOW / 2;
+    r->win[2] = base + REGION - WINDOW;
+}
+
+static void logop(diff_t *d, const char *fmt, uint64_t a, uint64_t b, uint64_t c, unsigned p,
+                  unsigned f) {
+    snprintf(d->log[d->step % 16], sizeof d->log[0], fmt, VT_ULL(d->step), VT_ULL(a), VT_ULL(b),
+             VT_ULL(c), p, f);
+}
+
+static void dump_log(diff_t *d) {
+    uint64_t first = d->step >= 15 ? d->step - 15 : 0;
+    fprintf(stderr, "last operations (seed given above):\n");
+    for (uint64_t i = first; i <= d->step; i++) fprintf(stderr, "  %s\n", d->log[i % 16]);
+}
+
+#define DIFF_FAIL(d, ...)                                                                  \
+    do {                                                                                   \
+        dump_log(d);                                                                       \
+        cr_fatal(__VA_ARGS__);                                                             \
+    } while (0)
+
+static uint64_t rnd(diff_t *d, uint64_t n) { return vt_rng_below(&d->rng, n); }
+
+static vms_prop_t random_prop(diff_t *d, bool for_protect) {
+    vms_prop_t p = (vms_prop_t)rnd(d, 0x800);
+    /* Mostly readable, so translate has something to find. */
+    if (rnd(d, 4) != 0) p |= VMS_R;
+    if (for_protect) p &= ~(VMS_ACCESSED | VMS_DIRTY);
+    if (rnd(d, 3) == 0) p |= VMS_CACHE_PAT(rnd(d, 8));
+    return p;
+}
+
+/* A random operation range. grain: 0 = 4 KiB inside a hot window, 1 = 2 MiB anywhere in the
+ * region, 2 = 1 GiB-sized. */
+static void random_range(diff_t *d, const region_t *r, int grain, uint64_t *va, uint64_t *len) {
+    if (grain == 0) {
+        uint64_t w = r->win[rnd(d, NWIN)];
+        uint64_t pages = rnd(d, 8) == 0 ? 1 + rnd(d, 700) : 1 + rnd(d, 48);
+        uint64_t off = rnd(d, WINDOW / K4);
+        if (off + pages > WINDOW / K4) pages = WINDOW / K4 - off;
+        *va = w + off * K4;
+        *len = pages * K4;
+    } else if (grain == 1) {
+        uint64_t slots = REGION / M2;
+        uint64_t off = rnd(d, slots), n = 1 + rnd(d, rnd(d, 4) == 0 ? 300 : 8);
+        if (off + n > slots) n = slots - off;
+        *va = r->base + off * M2;
+        *len = n * M2;
+    } else {
+        uint64_t off = rnd(d, 2), n = 1 + rnd(d, 2);
+        if (off + n > 2) n = 2 - off;
+        *va = r->base + off * G1;
+        *len = n * G1;
+        /* Sometimes shift by 2 MiB so the ends cut huge pages. */
+        if (rnd(d, 3) == 0 && n > 1) {
+            uint64_t shift = M2 * (1 + rnd(d, 8));
+            *va += shift;
+            *len -= shift + M2 * rnd(d, 8);
+        }
+    }
+}
+
+static void probe(diff_t *d, uint64_t va) {
+    if (!vt_compare_va(&d->s, &d->m, va, d->msg, sizeof d->msg))
+        DIFF_FAIL(d, "step %llu: %s", VT_ULL(d->step), d->msg);
+}
+
+static void probe_access(diff_t *d, uint64_t va) {
+    unsigned kind = (unsigned)rnd(d, 8);
+    vms_access_result_t r;
+    bool ok = vms_translate_access(&d->s, va, kind, &r);
+    const vt_leaf_t *f = vt_model_find(&d->m, va);
+    bool present = f && (f->prop & VMS_R);
+    bool wfault = present && (kind & VMS_ACCESS_WRITE) && !(f->prop & VMS_W);
+    bool ufault = present && (kind & VMS_ACCESS_USER) && !(f->prop & VMS_USER);
+    bool xfault = present && (kind & VMS_ACCESS_EXEC) && !(f->prop & VMS_X);
+    bool want = present && !wfault && !ufault && !xfault;
+    if (ok != want)
+        DIFF_FAIL(d, "step %llu: translate_access(%#llx, %#x) = %d, model %d", VT_ULL(d->step),
+                  VT_ULL(va), kind, ok, want);
+    if (ok) {
+        int lvl = f->size == K4 ? 1 : f->size == M2 ? 2 : 3;
+        vms_prop_t rights = f->prop & (VMS_R | VMS_W | VMS_X | VMS_USER);
+        if (r.fault != VMS_FAULT_NONE || r.pa != f->pa + (va - f->va) || r.level != lvl ||
+            r.prop != rights)
+            DIFF_FAIL(d, "step %llu: translate_access(%#llx) fault %d pa %#llx level %d prop %#x",
+                      VT_ULL(d->step), VT_ULL(va), r.fault, VT_ULL(r.pa), r.level, r.prop);
+    } else {
+        bool fine = (!present && r.fault == VMS_FAULT_NOT_PRESENT) ||
+                    (wfault && r.fault == VMS_FAULT_WRITE) ||
+                    (ufault && r.fault == VMS_FAULT_USER) || (xfault && r.fault == VMS_FAULT_EXEC);
+        if (!fine)
+            DIFF_FAIL(d, "step %llu: translate_access(%#llx, %#x) fault %d not a reason here",
+                      VT_ULL(d->step), VT_ULL(va), kind, r.fault);
+    }
+}
+
+static void probe_around(diff_t *d, uint64_t va, uint64_t len) {
+    uint64_t last = va + len - K4;
+    probe(d, va);
+    probe(d, last + (K4 - 1));
+    if (va >= K4) probe(d, va - K4);
+    if (last + K4 != 0) probe(d, last + K4);
+    probe(d, va + (rnd(d, len / K4) * K4) + rnd(d, K4));
+    probe_access(d, va + rnd(d, len));
+}
+
+/* A cursor over [va, va + len): find_next finds the first mapped address, and next visits
+ * exactly the model's leaves that overlap the window, in order. */
+static void walk_cursor(diff_t *d, uint64_t va, uint64_t len) {
+    vms_cursor_t c;
+    vms_mapping_t m;
+    uint64_t found = 0;
+    size_t i = vt_model_lower(&d->m, va);
+    const uint64_t last = va + (len - 1);
+    bool any = i < d->m.n && d->m.v[i].va <= last;
+    cr_assert(eq(int, vms_cursor_open(&c, &d->s, va, len), VMS_OK));
+    int rc = vms_cursor_find_next(&c, len, &found);
+    uint64_t want = any ? (d->m.v[i].va > va ? d->m.v[i].va : va) : 0;
+    if (rc != (any ? VMS_OK : VMS_ERR_NOENT) || (any && found != want))
+        DIFF_FAIL(d, "step %llu: find_next(%#llx, %#llx) %s found %#llx, model %s %#llx",
+                  VT_ULL(d->step), VT_ULL(va), VT_ULL(len), vms_err_name(rc), VT_ULL(found),
+                  any ? "at" : "nothing", VT_ULL(want));
+    cr_assert(eq(int, vms_cursor_jump(&c, va), VMS_OK));
+    for (; i < d->m.n && d->m.v[i].va <= last; i++) {
+        const vt_leaf_t *f = &d->m.v[i];
+        if (!vms_cursor_next(&c, &m))
+            DIFF_FAIL(d, "step %llu: cursor next ended before %#llx", VT_ULL(d->step),
+                      VT_ULL(f->va));
+        if (m.va != f->va || m.pa != f->pa || m.size != f->size || m.prop != f->prop)
+            DIFF_FAIL(d, "step %llu: cursor next gave va %#llx size %#llx, model va %#llx size "
+                      "%#llx", VT_ULL(d->step), VT_ULL(m.va), VT_ULL(m.size), VT_ULL(f->va),
+                      VT_ULL(f->size));
+    }
+    if (vms_cursor_next(&c, &m))
+        DIFF_FAIL(d, "step %llu: cursor next gave extra va %#llx", VT_ULL(d->step), VT_ULL(m.va));
+    vms_cursor_close(&c);
+}
+
+static void full_compare(diff_t *d) {
+    if (!vt_compare_model(&d->s, &d->m, d->msg, sizeof d->msg))
+        DIFF_FAIL(d, "step %llu: %s", VT_ULL(d->step), d->msg);
+#ifdef VMSPACE_DEBUG
+    const char *why = vms_space_check(&d->s);
+    if (why) DIFF_FAIL(d, "step %llu: vms_space_check: %s", VT_ULL(d->step), why);
+#endif
+}
+
+static void one_step(diff_t *d) {
+    const region_t *r = &d->reg[rnd(d, (uint64_t)d->nreg)];
+    uint64_t roll = rnd(d, 100), va, len;
+    int grain = rnd(d, 10) < 6 ? 0 : rnd(d, 5) != 0 ? 1 : 2;
+    int op = roll < 28 ? OP_MAP : roll < 34 ? OP_MAP_CURSOR : roll < 50 ? OP_UNMAP
+             : roll < 55 ? OP_UNMAP_CURSOR : roll < 72 ? OP_PROTECT : roll < 77 ? OP_PROTECT_CURSOR
+             : OP_PROBE;
+    int rc, want;
+    random_range(d, r, grain, &va, &len);
+    d->counts[op]++;
+    switch (op) {
+    case OP_MAP:
+    case OP_MAP_CURSOR: {
+        vms_prop_t p = random_prop(d, false);
+        uint32_t flags = rnd(d, 5) < 2 ? VMS_MAP_REPLACE : 0;
+        uint64_t pa_base = rnd(d, (uint64_t)1 << 21) << 30, pa;
+        uint64_t k = rnd(d, 10);
+        if (grain == 0) pa = k < 5 ? pa_base + (va & (G1 - 1)) : pa_base + rnd(d, G1 / K4) * K4;
+        else pa = k < 7 ? pa_base + (va & (G1 - 1)) : pa_base + rnd(d, G1 / M2) * M2;
+        /* Caps: 4 KiB only where the range is small. */
+        k = rnd(d, 20);
+        if (k < 3) flags |= VMS_MAP_MAX_2M;
+        else if (k < 5 && len <= 4 * M2) flags |= VMS_MAP_MAX_4K;
+        logop(d, "%llu map va %#llx pa %#llx len %#llx prop %#x flags %#x", va, pa, len, p,
+              flags);
+        want = vt_model_map(&d->m, va, pa, len, p, flags);
+        if (op == OP_MAP) {
+            rc = vms_space_map(&d->s, va, pa, len, p, flags);
+        } else {
+            vms_cursor_t c;
+            /* Open a wider window than needed, and jump into it. */
+            uint64_t lo = va - (((va - r->base) / 2) & ~(K4 - 1));
+            cr_assert(eq(int, vms_cursor_open(&c, &d->s, lo, va + len - lo), VMS_OK));
+            rc = vms_cursor_jump(&c, va);
+            if (rc == VMS_OK) rc = vms_cursor_map_range(&c, pa, len, p, flags);
+            /* The window ends at va + len, so the cursor must be at its end, and (unless that
+             * end is the end of a half, which has no canonical form) report it. */
+            if (rc == VMS_OK && c.va != c.end)
+                DIFF_FAIL(d, "step %llu: cursor at %#llx after map_range", VT_ULL(d->step),
+                          VT_ULL(c.va));
+            if (rc == VMS_OK && va + len != 0 && vms_addr_is_canonical(va + len, d->s.levels) &&
+                vms_cursor_addr(&c) != va + len)
+                DIFF_FAIL(d, "step %llu: vms_cursor_addr %#llx after map_range, want %#llx",
+                          VT_ULL(d->step), VT_ULL(vms_cursor_addr(&c)), VT_ULL(va + len));
+            vms_cursor_close(&c);
+        }
+        break;
+    }
+    case OP_UNMAP:
+    case OP_UNMAP_CURSOR: {
+        uint64_t gone, done = 0;
+        logop(d, "%llu unmap va %#llx len %#llx%.0llx%.0u%.0u", va, len, 0, 0, 0);
+        gone = vt_model_unmap(&d->m, va, len);
+        want = VMS_OK;
+        if (op == OP_UNMAP) {
+            rc = vms_space_unmap(&d->s, va, len);
+        } else {
+            vms_cursor_t c;
+            cr_assert(eq(int, vms_cursor_open(&c, &d->s, va, len), VMS_OK));
+            rc = vms_cursor_unmap(&c, len, &done);
+            vms_cursor_close(&c);
+            if (rc == VMS_OK && done != gone)
+                DIFF_FAIL(d, "step %llu: cursor_unmap reported %#llx bytes, model %#llx",
+                          VT_ULL(d->step), VT_ULL(done), VT_ULL(gone));
+        }
+        break;
+    }
+    case OP_PROTECT:
+    case OP_PROTECT_CURSOR: {
+        vms_prop_t p = random_prop(d, true);
+        logop(d, "%llu protect va %#llx len %#llx%.0llx prop %#x%.0u", va, len, 0, p, 0);
+        vt_model_protect(&d->m, va, len, p);
+        want = VMS_OK;
+        if (op == OP_PROTECT) {
+            rc = vms_space_protect(&d->s, va, len, p);
+        } else {
+            vms_cursor_t c;
+            cr_assert(eq(int, vms_cursor_open(&c, &d->s, va, len), VMS_OK));
+            rc = vms_cursor_protect(&c, len, p);
+            vms_cursor_close(&c);
+        }
+        break;
+    }
+    default:
+        logop(d, "%llu probe va %#llx len %#llx%.0llx%.0u%.0u", va, len, 0, 0, 0);
+        for (int i = 0; i < 4; i++) {
+            probe(d, va + rnd(d, len));
+            probe_access(d, va + rnd(d, len));
+        }
+        if (rnd(d, 4) == 0) walk_cursor(d, va, len);
+        /* A non-canonical neighbour of the region never translates. */
+        {
+            uint64_t bad = (r->base & (1ull << 63)) ? r->base & ~(1ull << 62) : r->base | (1ull << 62);
+            vms_mapping_t q;
+            if (vms_space_query(&d->s, bad, &q) != VMS_ERR_NONCANON)
+                DIFF_FAIL(d, "step %llu: query(%#llx) not NONCANON", VT_ULL(d->step), VT_ULL(bad));
+        }
+        return;
+    }
+    if (rc != want)
+        DIFF_FAIL(d, "step %llu: %s returned %s, model %s", VT_ULL(d->step), op_names[op],
+                  vms_err_name(rc), vms_err_name(want));
+    probe_around(d, va, len);
+}
+
+/* Debugging aid: print the model's leaves and the space's mappings near va (after a run
+ * shortened with VMS_DIFF_OPS to stop just before a failing step). */
+static void show(diff_t *d, uint64_t va) {
+    uint64_t lo = (va & ~(M2 - 1)) - M2, hi = lo + 4 * M2;
+    size_t n;
+    vms_mapping_t *v = vt_enumerate(&d->s, &n);
+    fprintf(stderr, "model near %#llx:\n", VT_ULL(va));
+    for (size_t i = 0; i < d->m.n; i++)
+        if (d->m.v[i].va + d->m.v[i].size > lo && d->m.v[i].va < hi)
+            fprintf(stderr, "  va %#llx pa %#llx size %#llx prop %#x\n", VT_ULL(d->m.v[i].va),
+                    VT_ULL(d->m.v[i].pa), VT_ULL(d->m.v[i].size), d->m.v[i].prop);
+    fprintf(stderr, "space near %#llx:\n", VT_ULL(va));
+    for (size_t i = 0; i < n; i++)
+        if (v[i].va + v[i].size > lo && v[i].va < hi)
+            fprintf(stderr, "  va %#llx pa %#llx size %#llx prop %#x\n", VT_ULL(v[i].va),
+                    VT_ULL(v[i].pa), VT_ULL(v[i].size), v[i].prop);
+    free(v);
+}
+
+static void run(int levels) {
+    static diff_t d; /* large; keep it off the stack */
+    uint64_t seed = vt_seed_from_env(DEFAULT_SEED + (uint64_t)levels);
+    uint64_t ops = DEFAULT_OPS;
+    uint64_t every = CHECK_EVERY_DEFAULT;
+    const char *e = getenv("VMS_DIFF_OPS");
+    if (e && *e) ops = strtoull(e, NULL, 0);
+    e = getenv("VMS_DIFF_CHECK_EVERY");
+    if (e && *e) every = strtoull(e, NULL, 0);
+    if (every == 0) every = 1;
+    memset(&d, 0, sizeof d);
+    vt_rng_seed(&d.rng, seed);
+    vt_model_init(&d.m);
+    cr_assert(eq(int, vt_space_init(&d.s, levels, 0), VMS_OK));
+    add_region(&d, 0);                                  /* the first pages */
+    add_region(&d, VT_SZ_512G - G1);                    /* across a PML4 edge */
+    add_region(&d, 0x0000800000000000 - REGION);         /* the end of the 4-level lower half */
+    add_region(&d, 0xffff800000000000);                 /* the start of the 4-level high half */
+    add_region(&d, 0 - REGION);                         /* the last bytes of the space */
+    if (levels == 5) {
+        add_region(&d, 0x0000800000000000);             /* just above 2^47 */
+        add_region(&d, 0x0001000000000000 - G1);        /* across 2^48 (a PML5 edge) */
+        add_region(&d, 0x0100000000000000 - REGION);    /* the end of the 5-level lower half */
+        add_region(&d, 0xff00000000000000);             /* the start of the 5-level high half */
+    }
+    printf("diff: levels %d seed %#llx (VMS_SEED=%llu to replay) ops %llu\n", levels,
+           VT_ULL(seed), VT_ULL(seed), VT_ULL(ops));
+    fflush(stdout);
+    struct timespec t0, t1;
+    clock_t c0 = clock();
+    timespec_get(&t0, TIME_UTC);
+    size_t max_leaves = 0;
+    for (d.step = 0; d.step < ops; d.step++) {
+        one_step(&d);
+        if (d.m.n > max_leaves) max_leaves = d.m.n;
+        if (d.step % every == every - 1) full_compare(&d);
+    }
+    e = getenv("VMS_DIFF_SHOW");
+    if (e && *e) show(&d, strtoull(e, NULL, 0));
+    full_compare(&d);
+    /* Unmap everything: only the root may remain. */
+    for (int i = 0; i < d.nreg; i++) {
+        cr_assert(eq(int, vms_space_unmap(&d.s, d.reg[i].base, REGION), VMS_OK));
+        vt_model_unmap(&d.m, d.reg[i].base, REGION);
+    }
+    full_compare(&d);
+    cr_expect(eq(u64, vt_table_pages(&d.s), 1));
+    timespec_get(&t1, TIME_UTC);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap %llu, cursor "
+           "unmap %llu, protect %llu, cursor protect %llu, probe %llu); most leaves %zu\n",
+           levels, VT_ULL(ops), secs, cpu, VT_ULL(d.counts[0]), VT_ULL(d.counts[1]),
+           VT_ULL(d.counts[2]), VT_ULL(d.counts[3]), VT_ULL(d.counts[4]), VT_ULL(d.counts[5]),
+           VT_ULL(d.counts[6]), max_leaves);
+    fflush(stdout);
+    vms_space_destroy(&d.s);
+    vt_model_free(&d.m);
+}
+
+Test(diff, levels4, .timeout = 600) { run(4); }
+Test(diff, levels5, .timeout = 600) { run(5); }

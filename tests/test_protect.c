@@ -1,0 +1,150 @@
+/* Protect: new properties, splitting huge pages covered in part, no-access mappings, A/D. */
+#include "support/vt_cr.h"
+
+#define K4 VT_SZ_4K
+#define M2 VT_SZ_2M
+#define G1 VT_SZ_1G
+
+static vms_space_t sp;
+
+static void setup4(void) { cr_assert(eq(int, vt_space_init(&sp, 4, 0), VMS_OK)); }
+static void teardown(void) {
+    vt_expect_wellformed(&sp);
+    vms_space_destroy(&sp);
+}
+
+TestSuite(protect, .init = setup4, .fini = teardown);
+
+Test(protect, small_pages) {
+    cr_assert(eq(int, vms_space_map(&sp, 0x10000, 0x80000, 4 * K4, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 0x11000, 2 * K4, VMS_R | VMS_USER), VMS_OK));
+    vt_expect_page(&sp, 0x10000, 0x10000, 0x80000, K4, VMS_RW);
+    vt_expect_page(&sp, 0x11000, 0x11000, 0x81000, K4, VMS_R | VMS_USER);
+    vt_expect_page(&sp, 0x12000, 0x12000, 0x82000, K4, VMS_R | VMS_USER);
+    vt_expect_page(&sp, 0x13000, 0x13000, 0x83000, K4, VMS_RW);
+    int level;
+    uint64_t *e = vt_walk(&sp, 0x11000, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(u64, *e & 0x7, 0x5)); /* P and US, not RW */
+}
+
+Test(protect, split_1g_page) {
+    const uint64_t P = 2 * G1;
+    cr_assert(eq(int, vms_space_map(&sp, G1, P, G1, VMS_RWX, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, G1 + 9 * M2 + K4, K4, VMS_R), VMS_OK));
+    vt_expect_page(&sp, G1, G1, P, M2, VMS_RWX);
+    vt_expect_page(&sp, G1 + 9 * M2, G1 + 9 * M2, P + 9 * M2, K4, VMS_RWX);
+    vt_expect_page(&sp, G1 + 9 * M2 + K4, G1 + 9 * M2 + K4, P + 9 * M2 + K4, K4, VMS_R);
+    vt_expect_page(&sp, G1 + 9 * M2 + 2 * K4, G1 + 9 * M2 + 2 * K4, P + 9 * M2 + 2 * K4, K4,
+                   VMS_RWX);
+    vt_expect_page(&sp, G1 + 10 * M2, G1 + 10 * M2, P + 10 * M2, M2, VMS_RWX);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 511 + 512));
+    cr_expect(eq(u64, vt_mapped_total(&sp), G1));
+    cr_expect(eq(u64, vt_stats(&sp).mapped_bytes[0], M2));
+}
+
+Test(protect, split_2m_page_both_sides) {
+    cr_assert(eq(int, vms_space_map(&sp, 2 * M2, 0, 2 * M2, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 3 * M2 - K4, 2 * K4, VMS_R | VMS_GLOBAL), VMS_OK));
+    vt_expect_page(&sp, 3 * M2 - 2 * K4, 3 * M2 - 2 * K4, M2 - 2 * K4, K4, VMS_RW);
+    vt_expect_page(&sp, 3 * M2 - K4, 3 * M2 - K4, M2 - K4, K4, VMS_R | VMS_GLOBAL);
+    vt_expect_page(&sp, 3 * M2, 3 * M2, M2, K4, VMS_R | VMS_GLOBAL);
+    vt_expect_page(&sp, 3 * M2 + K4, 3 * M2 + K4, M2 + K4, K4, VMS_RW);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 1024));
+}
+
+Test(protect, whole_huge_page_is_not_split) {
+    cr_assert(eq(int, vms_space_map(&sp, G1, 0, G1 + M2, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, G1, G1 + M2, VMS_R), VMS_OK));
+    vt_expect_page(&sp, G1, G1, 0, G1, VMS_R);
+    vt_expect_page(&sp, 2 * G1, 2 * G1, G1, M2, VMS_R);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 2));
+}
+
+Test(protect, no_access_and_back) {
+    cr_assert(eq(int, vms_space_map(&sp, M2, 4 * M2, M2 + K4, VMS_RW | VMS_USER, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, M2, M2 + K4, 0), VMS_OK));
+    vt_expect_page(&sp, M2 + 0x10000, M2, 4 * M2, M2, 0);
+    vt_expect_page(&sp, 2 * M2, 2 * M2, 5 * M2, K4, 0);
+    /* Not present to the hardware, frame kept in the entry. */
+    int level;
+    uint64_t *e = vt_walk(&sp, M2, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(int, level, 2));
+    cr_expect(eq(u64, *e & VT_BIT(0), 0));
+    cr_expect(eq(u64, *e & VT_ADDR_BITS & ~(M2 - 1), 4 * M2));
+    vms_access_result_t r;
+    cr_expect(not(vms_translate_access(&sp, M2, VMS_ACCESS_READ, &r)));
+    cr_expect(eq(int, r.fault, VMS_FAULT_NOT_PRESENT));
+    /* Still a mapping: query and unmap see it, map without REPLACE does not overwrite it. */
+    cr_expect(eq(int, vms_space_map(&sp, M2, 0, K4, VMS_R, 0), VMS_ERR_EXIST));
+    cr_assert(eq(int, vms_space_protect(&sp, M2, M2, VMS_RW), VMS_OK));
+    vt_expect_page(&sp, M2 + 0x1234, M2, 4 * M2, M2, VMS_RW);
+    vt_expect_page(&sp, 2 * M2, 2 * M2, 5 * M2, K4, 0);
+    /* Write-only is not expressible: W without R is a no-access mapping that remembers W. */
+    cr_assert(eq(int, vms_space_protect(&sp, 2 * M2, K4, VMS_W), VMS_OK));
+    vt_expect_page(&sp, 2 * M2, 2 * M2, 5 * M2, K4, VMS_W);
+    cr_assert(eq(int, vms_space_unmap(&sp, M2, M2 + K4), VMS_OK));
+    cr_expect(eq(u64, vt_table_pages(&sp), 1));
+}
+
+Test(protect, accessed_dirty_kept) {
+    cr_assert(eq(int, vms_space_map(&sp, 0x1000, 0x1000, K4, VMS_RW | VMS_ACCESSED | VMS_DIRTY,
+                                    0),
+                 VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, M2, 0, M2, VMS_RW | VMS_ACCESSED, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 0x1000, K4, VMS_R), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, M2, K4, VMS_RX), VMS_OK));
+    vt_expect_page(&sp, 0x1000, 0x1000, 0x1000, K4, VMS_R | VMS_ACCESSED | VMS_DIRTY);
+    vt_expect_page(&sp, M2, M2, 0, K4, VMS_RX | VMS_ACCESSED);
+    vt_expect_page(&sp, M2 + K4, M2 + K4, K4, K4, VMS_RW | VMS_ACCESSED);
+    int level;
+    uint64_t *e = vt_walk(&sp, 0x1000, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(u64, *e & (VT_BIT(5) | VT_BIT(6)), VT_BIT(5) | VT_BIT(6)));
+}
+
+Test(protect, cache_policy_and_pat_bit) {
+    cr_assert(eq(int, vms_space_map(&sp, G1, 0, G1, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, G1, M2, VMS_RW | VMS_CACHE_PAT(5)), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, G1 + M2, K4, VMS_RW | VMS_CACHE_PAT(6)), VMS_OK));
+    vt_expect_page(&sp, G1, G1, 0, M2, VMS_RW | VMS_CACHE_PAT(5));
+    vt_expect_page(&sp, G1 + M2, G1 + M2, M2, K4, VMS_RW | VMS_CACHE_PAT(6));
+    int level;
+    uint64_t *e = vt_walk(&sp, G1, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(u64, *e & (VT_BIT(3) | VT_BIT(4) | VT_BIT(7) | VT_BIT(12)),
+                 VT_BIT(3) | VT_BIT(7) | VT_BIT(12)));
+    e = vt_walk(&sp, G1 + M2, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(u64, *e & (VT_BIT(3) | VT_BIT(4) | VT_BIT(7)), VT_BIT(4) | VT_BIT(7)));
+    /* The split 4 KiB pages next to it keep PAT index 0 (bit 7 clear). */
+    e = vt_walk(&sp, G1 + M2 + K4, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(int, level, 1));
+    cr_expect(eq(u64, *e & (VT_BIT(3) | VT_BIT(4) | VT_BIT(7)), 0));
+}
+
+Test(protect, split_pages_keep_pat_index) {
+    /* A 2 MiB page with PAT index 4 split into 4 KiB pages: the PAT bit moves from 12 to 7. */
+    cr_assert(eq(int, vms_space_map(&sp, M2, 0, M2, VMS_R | VMS_CACHE_PAT(4), 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, M2, K4, VMS_RW | VMS_CACHE_PAT(4)), VMS_OK));
+    vt_expect_page(&sp, M2 + K4, M2 + K4, K4, K4, VMS_R | VMS_CACHE_PAT(4));
+    int level;
+    uint64_t *e = vt_walk(&sp, M2 + K4, &level, NULL);
+    cr_assert(ne(ptr, e, NULL));
+    cr_expect(eq(u64, *e & VT_BIT(7), VT_BIT(7)));
+    cr_expect(eq(u64, *e & VT_ADDR_BITS, K4));
+}
+
+Test(protect, unmapped_and_partly_mapped) {
+    cr_assert(eq(int, vms_space_map(&sp, 0x4000, 0x4000, K4, VMS_R, 0), VMS_OK));
+    uint64_t d = vt_digest(&sp);
+    cr_expect(eq(int, vms_space_protect(&sp, G1, M2, VMS_RW), VMS_OK));
+    cr_expect(eq(u64, vt_digest(&sp), d));
+    cr_expect(eq(int, vms_space_protect(&sp, 0, M2, VMS_RW), VMS_OK));
+    vt_expect_page(&sp, 0x4000, 0x4000, 0x4000, K4, VMS_RW);
+    vt_expect_unmapped(&sp, 0x3000);
+    vt_expect_unmapped(&sp, 0x5000);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 1));
+}

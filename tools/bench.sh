@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# tools/bench.sh - build the benchmarks in Release, run every case, write bench-results/.
+#
+# Usage: tools/bench.sh [--quick | --full] [--cc gcc|clang] [--no-plots] [--out DIR]
+#                       [--filter REGEX] [--cflags "FLAGS"] [--no-install]
+#
+#   (default)    every case, a few minutes: 5 repetitions of at least 0.05 s each, all cases'
+#                repetitions interleaved in random order; the best repetition is reported
+#   --quick      a smoke run for CI: seconds, one short repetition, no 10^6-lease cases
+#                (numbers are rough)
+#   --full       9 repetitions of at least 0.3 s each
+#   --cc         compiler: gcc (default, with g++) or clang (with clang++)
+#   --no-plots   skip the gnuplot PNGs
+#   --out DIR    results directory (default: bench-results)
+#   --filter RE  only the cases whose name matches RE (Google Benchmark regex)
+#   --cflags F   extra C and C++ flags for the build (recorded in the summary)
+#   --no-install do not try to install missing Debian packages
+#   --build-only configure and build, print the executable's path, run nothing
+#
+# Writes DIR/raw.json (Google Benchmark JSON), DIR/summary.md (headline figures, ratios
+# against the baselines, each target with its measured value and met / not met, compiler and
+# flags) and DIR/*.png (lease cost vs live leases, map cost per page, translate cost).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mode=default
+cc=gcc
+plots=1
+out=bench-results
+filter=""
+extra_flags=""
+install=1
+build_only=0
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --quick) mode=quick ;;
+    --full) mode=full ;;
+    --cc) cc="${2:?--cc needs gcc or clang}"; shift ;;
+    --cc=*) cc="${1#--cc=}" ;;
+    --no-plots) plots=0 ;;
+    --out) out="${2:?--out needs a directory}"; shift ;;
+    --filter) filter="${2:?--filter needs a regex}"; shift ;;
+    --cflags) extra_flags="${2-}"; shift ;;
+    --no-install) install=0 ;;
+    --build-only) build_only=1 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+case "$cc" in
+gcc) cxx=g++ ;;
+clang) cxx=clang++ ;;
+*) echo "bench.sh: --cc must be gcc or clang, not '$cc'" >&2; exit 2 ;;
+esac
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# --- Dependencies (Debian) ------------------------------------------------------------------
+packages=(cmake ninja-build pkg-config libbenchmark-dev libbsd-dev gnuplot-nox libxxhash-dev
+          gcc g++ clang python3)
+if command -v dpkg >/dev/null 2>&1; then
+    missing=()
+    for p in "${packages[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        if [[ $install -eq 0 ]]; then
+            echo "bench.sh: missing packages: ${missing[*]} (not installing: --no-install)" >&2
+        else
+            sudo=""
+            if [[ $(id -u) -ne 0 ]]; then
+                if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+                    echo "bench.sh: missing packages ${missing[*]} and not root" >&2; exit 1
+                fi
+            fi
+            say "installing ${missing[*]}"
+            $sudo env DEBIAN_FRONTEND=noninteractive apt-get update
+            $sudo env DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y --no-install-recommends "${missing[@]}"
+        fi
+    fi
+else
+    echo "bench.sh: not a Debian system; make sure cmake, ninja, Google Benchmark, libbsd," \
+         "gnuplot and python3 are installed" >&2
+fi
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja) || generator=()
+
+# --- Build (Release, VMSPACE_DEBUG off) -----------------------------------------------------
+if [[ "${CFLAGS-} ${CXXFLAGS-} $extra_flags" == *VMSPACE_DEBUG* ]]; then
+    cat >&2 <<'EOF'
+
+*************************************************************************************
+*** WARNING: VMSPACE_DEBUG is in the compiler flags. The library then checks every ***
+*** invariant after every operation: the benchmark numbers will mean NOTHING.     ***
+*************************************************************************************
+
+EOF
+fi
+build="$root/build-bench-$cc"
+say "configuring $build ($cc, Release)"
+mkdir -p "$build"
+cmake -S "$root" -B "$build" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_C_FLAGS="${CFLAGS-} $extra_flags" -DCMAKE_CXX_FLAGS="${CXXFLAGS-} $extra_flags" \
+    -DVMSPACE_BUILD_BENCH=ON -DVMSPACE_BUILD_TESTS=OFF -DVMSPACE_BUILD_FUZZ=OFF \
+    -DVMSPACE_INSTALL=OFF >"$build/configure.log" 2>&1 || {
+    cat "$build/configure.log" >&2; exit 1; }
+grep -E 'vmspace bench|WARNING' "$build/configure.log" || true
+say "building vmspace_bench"
+nice cmake --build "$build" --target vmspace_bench -j 2
+exe="$build/bench/vmspace_bench"
+if [[ $build_only -eq 1 ]]; then
+    echo "$exe"
+    exit 0
+fi
+
+# --- Run ------------------------------------------------------------------------------------
+case "$mode" in
+quick) args=(--benchmark_min_time=0.005 --benchmark_repetitions=1) ;;
+full) args=(--benchmark_min_time=0.3 --benchmark_repetitions=9
+            --benchmark_enable_random_interleaving=true
+            --benchmark_report_aggregates_only=true) ;;
+*) args=(--benchmark_min_time=0.05 --benchmark_repetitions=5
+         --benchmark_enable_random_interleaving=true
+         --benchmark_report_aggregates_only=true) ;;
+esac
+# A quick run leaves out the 10^6-lease cases (building those sets takes most of its time).
+[[ -z "$filter" && $mode == quick ]] && filter='-/1000000/'
+[[ -n "$filter" ]] && args+=(--benchmark_filter="$filter")
+mkdir -p "$out"
+say "running ($mode) -> $out/raw.json"
+# stderr is kept too: errors found after the JSON is written (at tear-down) go into the summary.
+nice "$exe" "${args[@]}" --benchmark_out="$out/raw.json" --benchmark_out_format=json \
+    --benchmark_counters_tabular=false 2> >(tee "$out/stderr.log" >&2)
+
+# --- Report ---------------------------------------------------------------------------------
+report=(python3 "$root/tools/bench_report.py" "$out/raw.json" --out "$out" --mode "$mode")
+[[ $plots -eq 0 ]] && report+=(--no-plots)
+say "writing $out/summary.md"
+"${report[@]}"
