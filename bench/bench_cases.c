@@ -525,6 +525,8 @@ void vms_bench_lease_owner_report(void *state, vms_bench_info_t *info) {
                           (double)(st.tree_bytes_live + st.registry_bytes) / live);
         vms_bench_counter(info, "bytes_per_lease_capacity",
                           (double)(st.tree_bytes + st.registry_bytes) / live);
+        /* The trees alone (slab capacity, not just live nodes): the 64-byte budget. */
+        vms_bench_counter(info, "tree_bytes_per_lease", (double)st.tree_bytes / live);
     }
 }
 

@@ -48,8 +48,8 @@ ParameterizedTestParameters(addr, decompose) {
 }
 
 ParameterizedTest(struct addr_case *c, addr, decompose) {
-    cr_expect(eq(int, vms_addr_is_canonical(c->va, c->levels), c->canonical),
-              "va %#llx levels %d", (unsigned long long)c->va, c->levels);
+    cr_expect(eq(int, vms_addr_is_canonical(c->va, c->levels), c->canonical), "va %#llx levels %d",
+              (unsigned long long)c->va, c->levels);
     for (int l = 1; l <= c->levels; l++)
         cr_expect(eq(uint, vms_addr_index(c->va, l), c->idx[l]), "va %#llx level %d",
                   (unsigned long long)c->va, l);

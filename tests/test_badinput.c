@@ -8,8 +8,21 @@
 #define G1 VT_SZ_1G
 #define PHYS_TOP ((uint64_t)1 << 52)
 
-enum op { MAP, UNMAP, PROTECT, QUERY, CUR_OPEN, CUR_MAP, CUR_MAP_RANGE, CUR_JUMP, CUR_UNMAP,
-          CUR_PROTECT, CUR_PROTECT_NEXT, CUR_FIND_NEXT, INIT };
+enum op {
+    MAP,
+    UNMAP,
+    PROTECT,
+    QUERY,
+    CUR_OPEN,
+    CUR_MAP,
+    CUR_MAP_RANGE,
+    CUR_JUMP,
+    CUR_UNMAP,
+    CUR_PROTECT,
+    CUR_PROTECT_NEXT,
+    CUR_FIND_NEXT,
+    INIT
+};
 
 struct bad_case {
     char name[56];
@@ -42,32 +55,26 @@ ParameterizedTestParameters(badinput, each) {
          VMS_ERR_OVERFLOW},
         {"map: across the hole (5 levels)", 5, MAP, 0x00fffffffffff000, 0, 2 * K4, VMS_R, 0,
          VMS_ERR_OVERFLOW},
-        {"map: va + len wraps", 4, MAP, 0xfffffffffffff000, 0, 2 * K4, VMS_R, 0,
-         VMS_ERR_OVERFLOW},
+        {"map: va + len wraps", 4, MAP, 0xfffffffffffff000, 0, 2 * K4, VMS_R, 0, VMS_ERR_OVERFLOW},
         {"map: huge len wraps", 4, MAP, 0xffff800000000000, 0, 0xffff800000000000, VMS_R, 0,
          VMS_ERR_OVERFLOW},
         {"map: last page of the space", 4, MAP, 0xfffffffffffff000, 0, K4, VMS_R, 0, VMS_OK},
         {"map: pa at 2^52", 4, MAP, 0x10000, PHYS_TOP, K4, VMS_R, 0, VMS_ERR_PHYS},
         {"map: pa + len beyond 2^52", 4, MAP, 0x10000, PHYS_TOP - K4, 2 * K4, VMS_R, 0,
          VMS_ERR_PHYS},
-        {"map: pa with high bits", 4, MAP, 0x10000, 0x8000000000001000, K4, VMS_R, 0,
-         VMS_ERR_PHYS},
+        {"map: pa with high bits", 4, MAP, 0x10000, 0x8000000000001000, K4, VMS_R, 0, VMS_ERR_PHYS},
         {"map: pa + len wraps", 4, MAP, 0x10000, 0xfffffffffffff000, 2 * K4, VMS_R, 0,
          VMS_ERR_PHYS},
         {"map: last frame below 2^52", 4, MAP, 0x10000, PHYS_TOP - K4, K4, VMS_R, 0, VMS_OK},
         {"map: unknown prop bit 11", 4, MAP, 0x10000, 0, K4, VMS_R | 0x800, 0, VMS_ERR_FLAGS},
-        {"map: unknown prop bit 20", 4, MAP, 0x10000, 0, K4, VMS_R | (1u << 20), 0,
-         VMS_ERR_FLAGS},
-        {"map: unknown prop bit 31", 4, MAP, 0x10000, 0, K4, VMS_R | (1u << 31), 0,
-         VMS_ERR_FLAGS},
-        {"map: cache policy 8", 4, MAP, 0x10000, 0, K4, VMS_R | VMS_CACHE_PAT(8), 0,
-         VMS_ERR_CACHE},
+        {"map: unknown prop bit 20", 4, MAP, 0x10000, 0, K4, VMS_R | (1u << 20), 0, VMS_ERR_FLAGS},
+        {"map: unknown prop bit 31", 4, MAP, 0x10000, 0, K4, VMS_R | (1u << 31), 0, VMS_ERR_FLAGS},
+        {"map: cache policy 8", 4, MAP, 0x10000, 0, K4, VMS_R | VMS_CACHE_PAT(8), 0, VMS_ERR_CACHE},
         {"map: cache policy 15", 4, MAP, 0x10000, 0, K4, VMS_R | VMS_CACHE_PAT(15), 0,
          VMS_ERR_CACHE},
         {"map: cache policy 7", 4, MAP, 0x10000, 0, K4, VMS_R | VMS_CACHE_PAT(7), 0, VMS_OK},
         {"map: unknown map flag 0x8", 4, MAP, 0x10000, 0, K4, VMS_R, 0x8, VMS_ERR_FLAGS},
-        {"map: unknown map flag bit 31", 4, MAP, 0x10000, 0, K4, VMS_R, 0x80000000u,
-         VMS_ERR_FLAGS},
+        {"map: unknown map flag bit 31", 4, MAP, 0x10000, 0, K4, VMS_R, 0x80000000u, VMS_ERR_FLAGS},
         {"map: over a mapping", 4, MAP, G1 + M2, 0, K4, VMS_R, 0, VMS_ERR_EXIST},
         /* unmap */
         {"unmap: va non-canonical", 4, UNMAP, 0x0000800000000000, 0, K4, 0, 0, VMS_ERR_NONCANON},
@@ -87,8 +94,7 @@ ParameterizedTestParameters(badinput, each) {
         {"protect: len zero", 4, PROTECT, G1, 0, 0, VMS_R, 0, VMS_ERR_ZEROLEN},
         {"protect: across the hole", 4, PROTECT, 0x00007ffffffff000, 0, 2 * K4, VMS_R, 0,
          VMS_ERR_OVERFLOW},
-        {"protect: unknown prop flag", 4, PROTECT, G1, 0, K4, VMS_R | 0x1000000, 0,
-         VMS_ERR_FLAGS},
+        {"protect: unknown prop flag", 4, PROTECT, G1, 0, K4, VMS_R | 0x1000000, 0, VMS_ERR_FLAGS},
         {"protect: cache policy 9", 4, PROTECT, G1, 0, K4, VMS_R | VMS_CACHE_PAT(9), 0,
          VMS_ERR_CACHE},
         /* query */
@@ -108,8 +114,7 @@ ParameterizedTestParameters(badinput, each) {
         {"cursor_map: size 4M", 4, CUR_MAP, CUR_LO, 0, 2 * M2, VMS_R, 0, VMS_ERR_PAGESIZE},
         {"cursor_map: size 0", 4, CUR_MAP, CUR_LO, 0, 0, VMS_R, 0, VMS_ERR_PAGESIZE},
         {"cursor_map: size 2K", 4, CUR_MAP, CUR_LO, 0, 0x800, VMS_R, 0, VMS_ERR_PAGESIZE},
-        {"cursor_map: size 512G", 4, CUR_MAP, CUR_LO, 0, VT_SZ_512G, VMS_R, 0,
-         VMS_ERR_PAGESIZE},
+        {"cursor_map: size 512G", 4, CUR_MAP, CUR_LO, 0, VT_SZ_512G, VMS_R, 0, VMS_ERR_PAGESIZE},
         {"cursor_map: 2M at a 4K-aligned va", 4, CUR_MAP, CUR_LO + K4, 0, M2, VMS_R, 0,
          VMS_ERR_ALIGN},
         {"cursor_map: 2M with a 4K-aligned pa", 4, CUR_MAP, CUR_LO, K4, M2, VMS_R, 0,
@@ -119,21 +124,18 @@ ParameterizedTestParameters(badinput, each) {
         {"cursor_map: 1G past the cursor end", 4, CUR_MAP, CUR_LO + G1, 0, G1, VMS_R, 0,
          VMS_ERR_RANGE},
         {"cursor_map: 1G inside the cursor", 4, CUR_MAP, CUR_LO, 0, G1, VMS_R, 0, VMS_OK},
-        {"cursor_map: 2M up to the cursor end", 4, CUR_MAP, CUR_LO + CUR_LEN - M2, 0, M2,
-         VMS_R, 0, VMS_OK},
-        {"cursor_map: pa beyond 2^52", 4, CUR_MAP, CUR_LO, PHYS_TOP, K4, VMS_R, 0,
-         VMS_ERR_PHYS},
+        {"cursor_map: 2M up to the cursor end", 4, CUR_MAP, CUR_LO + CUR_LEN - M2, 0, M2, VMS_R, 0,
+         VMS_OK},
+        {"cursor_map: pa beyond 2^52", 4, CUR_MAP, CUR_LO, PHYS_TOP, K4, VMS_R, 0, VMS_ERR_PHYS},
         {"cursor_map: unknown prop flag", 4, CUR_MAP, CUR_LO, 0, K4, VMS_R | 0x4000000, 0,
          VMS_ERR_FLAGS},
-        {"cursor_map: unknown map flag", 4, CUR_MAP, CUR_LO, 0, K4, VMS_R, 0x100,
-         VMS_ERR_FLAGS},
-        {"cursor_map: cache policy 12", 4, CUR_MAP, CUR_LO, 0, K4, VMS_R | VMS_CACHE_PAT(12),
-         0, VMS_ERR_CACHE},
+        {"cursor_map: unknown map flag", 4, CUR_MAP, CUR_LO, 0, K4, VMS_R, 0x100, VMS_ERR_FLAGS},
+        {"cursor_map: cache policy 12", 4, CUR_MAP, CUR_LO, 0, K4, VMS_R | VMS_CACHE_PAT(12), 0,
+         VMS_ERR_CACHE},
         /* cursor_map_range */
-        {"cursor_map_range: len past the end", 4, CUR_MAP_RANGE, CUR_LO + G1, 0, G1,
-         VMS_R, 0, VMS_ERR_RANGE},
-        {"cursor_map_range: len zero", 4, CUR_MAP_RANGE, CUR_LO, 0, 0, VMS_R, 0,
-         VMS_ERR_ZEROLEN},
+        {"cursor_map_range: len past the end", 4, CUR_MAP_RANGE, CUR_LO + G1, 0, G1, VMS_R, 0,
+         VMS_ERR_RANGE},
+        {"cursor_map_range: len zero", 4, CUR_MAP_RANGE, CUR_LO, 0, 0, VMS_R, 0, VMS_ERR_ZEROLEN},
         {"cursor_map_range: pa misaligned", 4, CUR_MAP_RANGE, CUR_LO, 0x10, K4, VMS_R, 0,
          VMS_ERR_ALIGN},
         {"cursor_map_range: unknown flag", 4, CUR_MAP_RANGE, CUR_LO, 0, K4, VMS_R, 0x10,
@@ -150,10 +152,10 @@ ParameterizedTestParameters(badinput, each) {
          VMS_ERR_RANGE},
         {"cursor_unmap: len misaligned", 4, CUR_UNMAP, CUR_LO, 0, 0x10, 0, 0, VMS_ERR_ALIGN},
         {"cursor_protect: bad prop", 4, CUR_PROTECT, CUR_LO, 0, K4, 0x800, 0, VMS_ERR_FLAGS},
-        {"cursor_protect: len past the end", 4, CUR_PROTECT, CUR_LO, 0, CUR_LEN + K4, VMS_R,
-         0, VMS_ERR_RANGE},
-        {"cursor_protect_next: bad cache", 4, CUR_PROTECT_NEXT, CUR_LO, 0, K4,
-         VMS_CACHE_PAT(10), 0, VMS_ERR_CACHE},
+        {"cursor_protect: len past the end", 4, CUR_PROTECT, CUR_LO, 0, CUR_LEN + K4, VMS_R, 0,
+         VMS_ERR_RANGE},
+        {"cursor_protect_next: bad cache", 4, CUR_PROTECT_NEXT, CUR_LO, 0, K4, VMS_CACHE_PAT(10), 0,
+         VMS_ERR_CACHE},
         {"cursor_find_next: len misaligned", 4, CUR_FIND_NEXT, CUR_LO, 0, 0x800, 0, 0,
          VMS_ERR_ALIGN},
         {"cursor_find_next: len past the end", 4, CUR_FIND_NEXT, CUR_LO, 0, CUR_LEN + K4, 0, 0,
@@ -171,8 +173,9 @@ ParameterizedTestParameters(badinput, each) {
 static void populate(vms_space_t *s) {
     cr_assert(eq(int, vms_space_map(s, G1, 8 * G1, G1, VMS_RW, 0), VMS_OK));
     cr_assert(eq(int, vms_space_map(s, 0x1000, 0x1000, 3 * K4, VMS_R | VMS_USER, 0), VMS_OK));
-    cr_assert(eq(int, vms_space_map(s, s->levels == 5 ? 0xff00000000000000 : 0xffff800000000000,
-                                    M2, M2, VMS_RX | VMS_GLOBAL, 0),
+    cr_assert(eq(int,
+                 vms_space_map(s, s->levels == 5 ? 0xff00000000000000 : 0xffff800000000000, M2, M2,
+                               VMS_RX | VMS_GLOBAL, 0),
                  VMS_OK));
 }
 
@@ -247,10 +250,9 @@ ParameterizedTest(struct bad_case *c, badinput, each) {
 
 Test(badinput, error_codes_distinct) {
     /* The codes the table above relies on are distinct and negative. */
-    static const int codes[] = {VMS_ERR_NOMEM,    VMS_ERR_NONCANON, VMS_ERR_ALIGN,
-                                VMS_ERR_ZEROLEN,  VMS_ERR_OVERFLOW, VMS_ERR_PHYS,
-                                VMS_ERR_FLAGS,    VMS_ERR_CACHE,    VMS_ERR_PAGESIZE,
-                                VMS_ERR_LEVELS,   VMS_ERR_EXIST,    VMS_ERR_NOENT,
+    static const int codes[] = {VMS_ERR_NOMEM,    VMS_ERR_NONCANON, VMS_ERR_ALIGN, VMS_ERR_ZEROLEN,
+                                VMS_ERR_OVERFLOW, VMS_ERR_PHYS,     VMS_ERR_FLAGS, VMS_ERR_CACHE,
+                                VMS_ERR_PAGESIZE, VMS_ERR_LEVELS,   VMS_ERR_EXIST, VMS_ERR_NOENT,
                                 VMS_ERR_RANGE};
     const int n = (int)(sizeof codes / sizeof codes[0]);
     for (int i = 0; i < n; i++) {

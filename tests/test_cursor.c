@@ -167,8 +167,8 @@ Test(cursor, find_next) {
 
 Test(cursor, find_next_across_tables) {
     /* Empty PDPT slots, an empty PML4 slot, then a page in the high half. */
-    cr_assert(eq(int, vms_space_map(&sp, 3 * VT_SZ_512G + 5 * G1 + 7 * M2 + 9 * K4, 0, K4,
-                                    VMS_R, 0),
+    cr_assert(eq(int,
+                 vms_space_map(&sp, 3 * VT_SZ_512G + 5 * G1 + 7 * M2 + 9 * K4, 0, K4, VMS_R, 0),
                  VMS_OK));
     vms_cursor_t c;
     uint64_t found = 0;
@@ -237,7 +237,8 @@ Test(cursor, protect_next_in_steps) {
     int steps = 0;
     cr_assert(eq(int, vms_cursor_open(&c, &sp, G1 + 10 * M2, 4 * M2), VMS_OK));
     while (vms_cursor_addr(&c) < G1 + 14 * M2 &&
-           vms_cursor_protect_next(&c, G1 + 14 * M2 - vms_cursor_addr(&c), VMS_R, &done) == VMS_OK) {
+           vms_cursor_protect_next(&c, G1 + 14 * M2 - vms_cursor_addr(&c), VMS_R, &done) ==
+               VMS_OK) {
         cr_expect(eq(u64, done.size, M2));
         cr_expect(eq(u64, done.va, G1 + (uint64_t)(10 + steps) * M2));
         steps++;

@@ -6,8 +6,9 @@
  *
  * Every mutation is checked at once (return code, and query + translate at its edges and
  * around them); every few hundred steps the whole enumeration, the stats and the table
- * count are compared (VMS_DIFF_CHECK_EVERY=<n> changes that). The seed is printed; VMS_SEED=<n> replays a run, VMS_DIFF_OPS=<n>
- * changes its length. */
+ * count are compared (VMS_DIFF_CHECK_EVERY=<n> changes that). The seed is printed;
+ * VMS_SEED=<n> replays a run, VMS_DIFF_OPS=<n> changes its length, and VMS_DIFF_SHOW=<va>
+ * prints the mappings near va at the end of a (shortened) run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -21,13 +22,13 @@
 #define CHECK_EVERY_DEFAULT 400
 #define DEFAULT_OPS 200000
 #define DEFAULT_SEED 0x5eed2024u
-#define WINDOW (2 * M2)    /* hot windows for 4 KiB-granular operations */
-#define REGION (2 * G1)    /* each region spans 2 GiB */
+#define WINDOW (2 * M2) /* hot windows for 4 KiB-granular operations */
+#define REGION (2 * G1) /* each region spans 2 GiB */
 #define NWIN 3
 
 typedef struct region_s {
-    uint64_t base;          /* 1 GiB aligned */
-    uint64_t win[NWIN];     /* 2 MiB-aligned hot windows inside [base, base + REGION) */
+    uint64_t base;      /* 1 GiB aligned */
+    uint64_t win[NWIN]; /* 2 MiB-aligned hot windows inside [base, base + REGION) */
 } region_t;
 
 typedef struct diff_s {
@@ -42,10 +43,18 @@ typedef struct diff_s {
     uint64_t counts[8];
 } diff_t;
 
-enum { OP_MAP, OP_MAP_CURSOR, OP_UNMAP, OP_UNMAP_CURSOR, OP_PROTECT, OP_PROTECT_CURSOR,
-       OP_PROBE, OP_COUNT };
-static const char *op_names[OP_COUNT] = {"map", "cursor_map_range", "unmap", "cursor_unmap",
-                                         "protect", "cursor_protect", "probe"};
+enum {
+    OP_MAP,
+    OP_MAP_CURSOR,
+    OP_UNMAP,
+    OP_UNMAP_CURSOR,
+    OP_PROTECT,
+    OP_PROTECT_CURSOR,
+    OP_PROBE,
+    OP_COUNT
+};
+static const char *op_names[OP_COUNT] = {"map",     "cursor_map_range", "unmap", "cursor_unmap",
+                                         "protect", "cursor_protect",   "probe"};
 
 static void add_region(diff_t *d, uint64_t base) {
     region_t *r = &d->reg[d->nreg++];
@@ -68,10 +77,10 @@ static void dump_log(diff_t *d) {
     for (uint64_t i = first; i <= d->step; i++) fprintf(stderr, "  %s\n", d->log[i % 16]);
 }
 
-#define DIFF_FAIL(d, ...)                                                                  \
-    do {                                                                                   \
-        dump_log(d);                                                                       \
-        cr_fatal(__VA_ARGS__);                                                             \
+#define DIFF_FAIL(d, ...)      \
+    do {                       \
+        dump_log(d);           \
+        cr_fatal(__VA_ARGS__); \
     } while (0)
 
 static uint64_t rnd(diff_t *d, uint64_t n) { return vt_rng_below(&d->rng, n); }
@@ -183,8 +192,10 @@ static void walk_cursor(diff_t *d, uint64_t va, uint64_t len) {
             DIFF_FAIL(d, "step %llu: cursor next ended before %#llx", VT_ULL(d->step),
                       VT_ULL(f->va));
         if (m.va != f->va || m.pa != f->pa || m.size != f->size || m.prop != f->prop)
-            DIFF_FAIL(d, "step %llu: cursor next gave va %#llx size %#llx, model va %#llx size "
-                      "%#llx", VT_ULL(d->step), VT_ULL(m.va), VT_ULL(m.size), VT_ULL(f->va),
+            DIFF_FAIL(d,
+                      "step %llu: cursor next gave va %#llx size %#llx, model va %#llx size "
+                      "%#llx",
+                      VT_ULL(d->step), VT_ULL(m.va), VT_ULL(m.size), VT_ULL(f->va),
                       VT_ULL(f->size));
     }
     if (vms_cursor_next(&c, &m))
@@ -205,9 +216,13 @@ static void one_step(diff_t *d) {
     const region_t *r = &d->reg[rnd(d, (uint64_t)d->nreg)];
     uint64_t roll = rnd(d, 100), va, len;
     int grain = rnd(d, 10) < 6 ? 0 : rnd(d, 5) != 0 ? 1 : 2;
-    int op = roll < 28 ? OP_MAP : roll < 34 ? OP_MAP_CURSOR : roll < 50 ? OP_UNMAP
-             : roll < 55 ? OP_UNMAP_CURSOR : roll < 72 ? OP_PROTECT : roll < 77 ? OP_PROTECT_CURSOR
-             : OP_PROBE;
+    int op = roll < 28   ? OP_MAP
+             : roll < 34 ? OP_MAP_CURSOR
+             : roll < 50 ? OP_UNMAP
+             : roll < 55 ? OP_UNMAP_CURSOR
+             : roll < 72 ? OP_PROTECT
+             : roll < 77 ? OP_PROTECT_CURSOR
+                         : OP_PROBE;
     int rc, want;
     random_range(d, r, grain, &va, &len);
     d->counts[op]++;
@@ -218,14 +233,17 @@ static void one_step(diff_t *d) {
         uint32_t flags = rnd(d, 5) < 2 ? VMS_MAP_REPLACE : 0;
         uint64_t pa_base = rnd(d, (uint64_t)1 << 21) << 30, pa;
         uint64_t k = rnd(d, 10);
-        if (grain == 0) pa = k < 5 ? pa_base + (va & (G1 - 1)) : pa_base + rnd(d, G1 / K4) * K4;
-        else pa = k < 7 ? pa_base + (va & (G1 - 1)) : pa_base + rnd(d, G1 / M2) * M2;
+        if (grain == 0)
+            pa = k < 5 ? pa_base + (va & (G1 - 1)) : pa_base + rnd(d, G1 / K4) * K4;
+        else
+            pa = k < 7 ? pa_base + (va & (G1 - 1)) : pa_base + rnd(d, G1 / M2) * M2;
         /* Caps: 4 KiB only where the range is small. */
         k = rnd(d, 20);
-        if (k < 3) flags |= VMS_MAP_MAX_2M;
-        else if (k < 5 && len <= 4 * M2) flags |= VMS_MAP_MAX_4K;
-        logop(d, "%llu map va %#llx pa %#llx len %#llx prop %#x flags %#x", va, pa, len, p,
-              flags);
+        if (k < 3)
+            flags |= VMS_MAP_MAX_2M;
+        else if (k < 5 && len <= 4 * M2)
+            flags |= VMS_MAP_MAX_4K;
+        logop(d, "%llu map va %#llx pa %#llx len %#llx prop %#x flags %#x", va, pa, len, p, flags);
         want = vt_model_map(&d->m, va, pa, len, p, flags);
         if (op == OP_MAP) {
             rc = vms_space_map(&d->s, va, pa, len, p, flags);
@@ -293,7 +311,8 @@ static void one_step(diff_t *d) {
         if (rnd(d, 4) == 0) walk_cursor(d, va, len);
         /* A non-canonical neighbour of the region never translates. */
         {
-            uint64_t bad = (r->base & (1ull << 63)) ? r->base & ~(1ull << 62) : r->base | (1ull << 62);
+            uint64_t bit62 = (uint64_t)1 << 62;
+            uint64_t bad = (r->base >> 63) ? r->base & ~bit62 : r->base | bit62;
             vms_mapping_t q;
             if (vms_space_query(&d->s, bad, &q) != VMS_ERR_NONCANON)
                 DIFF_FAIL(d, "step %llu: query(%#llx) not NONCANON", VT_ULL(d->step), VT_ULL(bad));
@@ -339,19 +358,19 @@ static void run(int levels) {
     vt_rng_seed(&d.rng, seed);
     vt_model_init(&d.m);
     cr_assert(eq(int, vt_space_init(&d.s, levels, 0), VMS_OK));
-    add_region(&d, 0);                                  /* the first pages */
-    add_region(&d, VT_SZ_512G - G1);                    /* across a PML4 edge */
-    add_region(&d, 0x0000800000000000 - REGION);         /* the end of the 4-level lower half */
-    add_region(&d, 0xffff800000000000);                 /* the start of the 4-level high half */
-    add_region(&d, 0 - REGION);                         /* the last bytes of the space */
+    add_region(&d, 0);                           /* the first pages */
+    add_region(&d, VT_SZ_512G - G1);             /* across a PML4 edge */
+    add_region(&d, 0x0000800000000000 - REGION); /* the end of the 4-level lower half */
+    add_region(&d, 0xffff800000000000);          /* the start of the 4-level high half */
+    add_region(&d, 0 - REGION);                  /* the last bytes of the space */
     if (levels == 5) {
-        add_region(&d, 0x0000800000000000);             /* just above 2^47 */
-        add_region(&d, 0x0001000000000000 - G1);        /* across 2^48 (a PML5 edge) */
-        add_region(&d, 0x0100000000000000 - REGION);    /* the end of the 5-level lower half */
-        add_region(&d, 0xff00000000000000);             /* the start of the 5-level high half */
+        add_region(&d, 0x0000800000000000);          /* just above 2^47 */
+        add_region(&d, 0x0001000000000000 - G1);     /* across 2^48 (a PML5 edge) */
+        add_region(&d, 0x0100000000000000 - REGION); /* the end of the 5-level lower half */
+        add_region(&d, 0xff00000000000000);          /* the start of the 5-level high half */
     }
-    printf("diff: levels %d seed %#llx (VMS_SEED=%llu to replay) ops %llu\n", levels,
-           VT_ULL(seed), VT_ULL(seed), VT_ULL(ops));
+    printf("diff: levels %d seed %#llx (VMS_SEED=%llu to replay) ops %llu\n", levels, VT_ULL(seed),
+           VT_ULL(seed), VT_ULL(ops));
     fflush(stdout);
     struct timespec t0, t1;
     clock_t c0 = clock();
@@ -375,8 +394,9 @@ static void run(int levels) {
     timespec_get(&t1, TIME_UTC);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap %llu, cursor "
-           "unmap %llu, protect %llu, cursor protect %llu, probe %llu); most leaves %zu\n",
+    printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap "
+           "%llu, cursor unmap %llu, protect %llu, cursor protect %llu, probe %llu); most "
+           "leaves %zu\n",
            levels, VT_ULL(ops), secs, cpu, VT_ULL(d.counts[0]), VT_ULL(d.counts[1]),
            VT_ULL(d.counts[2]), VT_ULL(d.counts[3]), VT_ULL(d.counts[4]), VT_ULL(d.counts[5]),
            VT_ULL(d.counts[6]), max_leaves);

@@ -75,15 +75,14 @@ Test(map, caps) {
     vms_stats_t st = vt_stats(&sp);
     cr_expect(eq(u64, st.mapped_bytes[2], 0));
     cr_expect(eq(u64, st.mapped_bytes[1], G1));
-    cr_assert(eq(int, vms_space_map(&sp, 4 * G1, 4 * G1, 2 * M2, VMS_RW, VMS_MAP_MAX_4K),
-                 VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, 4 * G1, 4 * G1, 2 * M2, VMS_RW, VMS_MAP_MAX_4K), VMS_OK));
     st = vt_stats(&sp);
     cr_expect(eq(u64, st.mapped_bytes[0], 2 * M2));
     cr_expect(eq(u64, st.mapped_bytes[1], G1));
     vt_expect_page(&sp, 4 * G1 + M2, 4 * G1 + M2, 4 * G1 + M2, K4, VMS_RW);
     /* Both caps: the smaller wins. */
-    cr_assert(eq(int, vms_space_map(&sp, 8 * G1, 8 * G1, M2, VMS_R,
-                                    VMS_MAP_MAX_4K | VMS_MAP_MAX_2M),
+    cr_assert(eq(int,
+                 vms_space_map(&sp, 8 * G1, 8 * G1, M2, VMS_R, VMS_MAP_MAX_4K | VMS_MAP_MAX_2M),
                  VMS_OK));
     vt_expect_page(&sp, 8 * G1, 8 * G1, 8 * G1, K4, VMS_R);
 }
@@ -107,8 +106,8 @@ Test(map, exist_changes_nothing) {
 
 Test(map, replace_small_pages) {
     cr_assert(eq(int, vms_space_map(&sp, 0x10000, 0x90000, 4 * K4, VMS_R, 0), VMS_OK));
-    cr_assert(eq(int, vms_space_map(&sp, 0xf000, 0x500000, 3 * K4, VMS_RWX, VMS_MAP_REPLACE),
-                 VMS_OK));
+    cr_assert(
+        eq(int, vms_space_map(&sp, 0xf000, 0x500000, 3 * K4, VMS_RWX, VMS_MAP_REPLACE), VMS_OK));
     vt_expect_page(&sp, 0xf000, 0xf000, 0x500000, K4, VMS_RWX);
     vt_expect_page(&sp, 0x11000, 0x11000, 0x502000, K4, VMS_RWX);
     vt_expect_page(&sp, 0x12000, 0x12000, 0x92000, K4, VMS_R);
@@ -124,15 +123,14 @@ Test(map, replace_inside_1g_page) {
     const uint64_t P = 7 * G1;
     cr_assert(eq(int, vms_space_map(&sp, G1, P, G1, VMS_RW | VMS_USER, 0), VMS_OK));
     uint64_t before = vt_table_pages(&sp);
-    cr_assert(eq(int, vms_space_map(&sp, G1 + M2 + K4, 0x123000, K4, VMS_R, VMS_MAP_REPLACE),
-                 VMS_OK));
+    cr_assert(
+        eq(int, vms_space_map(&sp, G1 + M2 + K4, 0x123000, K4, VMS_R, VMS_MAP_REPLACE), VMS_OK));
     /* The 1 GiB page became 511 2 MiB pages and one 2 MiB page became 512 4 KiB pages, one of
      * them the new mapping; everything else still translates to the old frames. */
     vt_expect_page(&sp, G1, G1, P, M2, VMS_RW | VMS_USER);
     vt_expect_page(&sp, G1 + M2, G1 + M2, P + M2, K4, VMS_RW | VMS_USER);
     vt_expect_page(&sp, G1 + M2 + K4, G1 + M2 + K4, 0x123000, K4, VMS_R);
-    vt_expect_page(&sp, G1 + M2 + 2 * K4, G1 + M2 + 2 * K4, P + M2 + 2 * K4, K4,
-                   VMS_RW | VMS_USER);
+    vt_expect_page(&sp, G1 + M2 + 2 * K4, G1 + M2 + 2 * K4, P + M2 + 2 * K4, K4, VMS_RW | VMS_USER);
     vt_expect_page(&sp, 2 * G1 - 1, 2 * G1 - M2, P + G1 - M2, M2, VMS_RW | VMS_USER);
     cr_expect(eq(sz, vt_count_mappings(&sp), 511 + 512));
     vms_stats_t st = vt_stats(&sp);
@@ -146,8 +144,8 @@ Test(map, replace_2m_pages_partially) {
     /* Two 2 MiB pages; replace a range from the middle of the first to the middle of the
      * second with 4 KiB-aligned frames. */
     cr_assert(eq(int, vms_space_map(&sp, 4 * M2, 10 * M2, 2 * M2, VMS_RW, 0), VMS_OK));
-    cr_assert(eq(int, vms_space_map(&sp, 5 * M2 - 3 * K4, 0x40000000, 5 * K4, VMS_R,
-                                    VMS_MAP_REPLACE),
+    cr_assert(eq(int,
+                 vms_space_map(&sp, 5 * M2 - 3 * K4, 0x40000000, 5 * K4, VMS_R, VMS_MAP_REPLACE),
                  VMS_OK));
     vt_expect_page(&sp, 4 * M2, 4 * M2, 10 * M2, K4, VMS_RW);
     vt_expect_page(&sp, 5 * M2 - 4 * K4, 5 * M2 - 4 * K4, 11 * M2 - 4 * K4, K4, VMS_RW);
@@ -176,8 +174,8 @@ Test(map, edges_4_levels) {
     cr_assert(eq(int, vms_space_map(&sp, 0x00007ffffffff000, 0x2000, K4, VMS_R, 0), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0xffff800000000000, 0x3000, K4, VMS_R, 0), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0xfffffffffffff000, 0x4000, K4, VMS_R, 0), VMS_OK));
-    cr_assert(eq(int, vms_space_map(&sp, 0x00007fffc0000000, G1, G1, VMS_R, VMS_MAP_REPLACE),
-                 VMS_OK));
+    cr_assert(
+        eq(int, vms_space_map(&sp, 0x00007fffc0000000, G1, G1, VMS_R, VMS_MAP_REPLACE), VMS_OK));
     vt_expect_page(&sp, 0xfff, 0, 0x1000, K4, VMS_R);
     vt_expect_page(&sp, 0x00007fffffffffff, 0x00007fffc0000000, G1, G1, VMS_R);
     vt_expect_page(&sp, 0xffff800000000000, 0xffff800000000000, 0x3000, K4, VMS_R);
@@ -185,8 +183,8 @@ Test(map, edges_4_levels) {
     vt_expect_unmapped(&sp, 0xffff800000001000);
     vt_expect_unmapped(&sp, 0xffffffffffffe000);
     /* The whole range up to the end of the address space. */
-    cr_assert(eq(int, vms_space_map(&sp, 0xffffffffc0000000, 0x80000000, G1, VMS_RW,
-                                    VMS_MAP_REPLACE),
+    cr_assert(eq(int,
+                 vms_space_map(&sp, 0xffffffffc0000000, 0x80000000, G1, VMS_RW, VMS_MAP_REPLACE),
                  VMS_OK));
     vt_expect_page(&sp, 0xfffffffffffff000, 0xffffffffc0000000, 0x80000000, G1, VMS_RW);
     /* Enumeration: lower half first, then the high half, each in VA order. */
@@ -204,8 +202,7 @@ Test(map5, edges_5_levels) {
     cr_assert(eq(int, vms_space_map(&sp, 0x00fffffffffff000, 0x2000, K4, VMS_R, 0), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0xff00000000000000, 0x3000, K4, VMS_R, 0), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0x0000800000000000, 0, G1, VMS_RW, 0), VMS_OK));
-    cr_assert(eq(int, vms_space_map(&sp, 0x0001000000000000 - M2, 0, 2 * M2, VMS_RW, 0),
-                 VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, 0x0001000000000000 - M2, 0, 2 * M2, VMS_RW, 0), VMS_OK));
     vt_expect_page(&sp, 0x00fffffffffff123, 0x00fffffffffff000, 0x2000, K4, VMS_R);
     vt_expect_page(&sp, 0xff00000000000fff, 0xff00000000000000, 0x3000, K4, VMS_R);
     vt_expect_page(&sp, 0x0000800000000000 + G1 - 1, 0x0000800000000000, 0, G1, VMS_RW);
@@ -266,8 +263,8 @@ Test(map, phys_limit_edge) {
 
 Test(map, stats_count_tables) {
     /* 4 MiB + 4 KiB of 4 KiB pages starting 4 KiB below a 2 MiB edge: 4 page tables. */
-    cr_assert(eq(int, vms_space_map(&sp, M2 - K4, 0, 2 * M2 + 2 * K4, VMS_R, VMS_MAP_MAX_4K),
-                 VMS_OK));
+    cr_assert(
+        eq(int, vms_space_map(&sp, M2 - K4, 0, 2 * M2 + 2 * K4, VMS_R, VMS_MAP_MAX_4K), VMS_OK));
     vms_stats_t st = vt_stats(&sp);
     cr_expect(eq(u64, st.table_pages, 1 + 1 + 1 + 4));
     cr_expect(eq(u64, st.mapped_bytes[0], 2 * M2 + 2 * K4));

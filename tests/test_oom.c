@@ -74,8 +74,8 @@ static void run(const scenario_t *sc) {
         cr_assert(lt(u64, k, 10000), "%s: does not terminate", sc->name);
     }
     uint64_t points = k - 1;
-    printf("oom: %-40s %2llu allocation points (table pages %+lld)\n", sc->name,
-           VT_ULL(points), (long long)(vt_table_pages(&a) - st0.table_pages));
+    printf("oom: %-40s %2llu allocation points (table pages %+lld)\n", sc->name, VT_ULL(points),
+           (long long)(vt_table_pages(&a) - st0.table_pages));
     fflush(stdout);
     cr_expect(eq(u64, points, ref_allocs), "%s: points reached vs allocations of a clean run",
               sc->name);
@@ -116,9 +116,7 @@ static void setup_two_1g_and_2m(vms_space_t *s) {
     cr_assert(eq(int, vms_space_map(s, 0x7000, 0, K4, VMS_R, 0), VMS_OK));
 }
 
-static int op_unmap_split_1g(vms_space_t *s) {
-    return vms_space_unmap(s, G1 + M2 + K4, K4);
-}
+static int op_unmap_split_1g(vms_space_t *s) { return vms_space_unmap(s, G1 + M2 + K4, K4); }
 
 static int op_unmap_split_two(vms_space_t *s) {
     /* Cuts two 1 GiB pages down to 4 KiB at the edge between them. */

@@ -89,8 +89,7 @@ Test(protect, no_access_and_back) {
 }
 
 Test(protect, accessed_dirty_kept) {
-    cr_assert(eq(int, vms_space_map(&sp, 0x1000, 0x1000, K4, VMS_RW | VMS_ACCESSED | VMS_DIRTY,
-                                    0),
+    cr_assert(eq(int, vms_space_map(&sp, 0x1000, 0x1000, K4, VMS_RW | VMS_ACCESSED | VMS_DIRTY, 0),
                  VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, M2, 0, M2, VMS_RW | VMS_ACCESSED, 0), VMS_OK));
     cr_assert(eq(int, vms_space_protect(&sp, 0x1000, K4, VMS_R), VMS_OK));

@@ -8,8 +8,20 @@
 #include "support/vt.h"
 
 /* Hardware bit numbers, independent of the library's VMS_PTE_* macros. */
-enum { B_P = 0, B_RW = 1, B_US = 2, B_PWT = 3, B_PCD = 4, B_A = 5, B_D = 6, B_PS = 7,
-       B_PAT4K = 7, B_G = 8, B_PATHUGE = 12, B_XD = 63 };
+enum {
+    B_P = 0,
+    B_RW = 1,
+    B_US = 2,
+    B_PWT = 3,
+    B_PCD = 4,
+    B_A = 5,
+    B_D = 6,
+    B_PS = 7,
+    B_PAT4K = 7,
+    B_G = 8,
+    B_PATHUGE = 12,
+    B_XD = 63
+};
 
 static bool bit(uint64_t e, int n) { return (e >> n) & 1; }
 
@@ -187,8 +199,7 @@ Test(pte, top_frame) {
     /* The last 4 KiB frame below 2^52 sets every address bit 12..51. */
     vms_space_t s;
     cr_assert(eq(int, vt_space_init(&s, 4, 0), VMS_OK));
-    cr_assert(eq(int, vms_space_map(&s, 0x1000, 0x000ffffffffff000, 0x1000, VMS_RWX, 0),
-                 VMS_OK));
+    cr_assert(eq(int, vms_space_map(&s, 0x1000, 0x000ffffffffff000, 0x1000, VMS_RWX, 0), VMS_OK));
     int level;
     uint64_t *e = vt_walk(&s, 0x1000, &level, NULL);
     cr_assert(ne(ptr, e, NULL));

@@ -15,8 +15,7 @@ TestSuite(query, .init = setup4, .fini = teardown);
 TestSuite(query5, .init = setup5, .fini = teardown);
 
 Test(query, each_page_size) {
-    cr_assert(eq(int, vms_space_map(&sp, G1, 3 * G1, G1 + M2 + K4, VMS_RW | VMS_USER, 0),
-                 VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, G1, 3 * G1, G1 + M2 + K4, VMS_RW | VMS_USER, 0), VMS_OK));
     vms_mapping_t m;
     cr_assert(eq(int, vms_space_query(&sp, G1 + 0x3456789, &m), VMS_OK));
     cr_expect(eq(u64, m.va, G1));
@@ -62,17 +61,23 @@ static int collect_fn(void *user, const vms_mapping_t *m) {
 
 Test(query, enumerate_order_and_early_stop) {
     /* Mapped in scrambled order, across both halves. */
-    static const uint64_t vas[] = {0xffffffffc0000000, 0x3000, 0xffff800000000000, 0x7fffffe00000,
-                                   G1, 0x1000, 0xffff800000200000};
+    static const uint64_t vas[] = {0xffffffffc0000000, 0x3000, 0xffff800000000000,
+                                   0x7fffffe00000,     G1,     0x1000,
+                                   0xffff800000200000};
     static const uint64_t sizes[] = {G1, K4, K4, M2, G1, K4, M2};
     for (int i = 0; i < 7; i++)
-        cr_assert(eq(int, vms_space_map(&sp, vas[i], (uint64_t)i * G1, sizes[i], VMS_R, 0),
-                     VMS_OK));
+        cr_assert(
+            eq(int, vms_space_map(&sp, vas[i], (uint64_t)i * G1, sizes[i], VMS_R, 0), VMS_OK));
     struct collect c = {.n = 0, .stop_after = 0};
     cr_expect(eq(int, vms_space_enumerate(&sp, collect_fn, &c), 0));
     cr_assert(eq(int, c.n, 7));
-    static const uint64_t want[] = {0x1000, 0x3000, G1, 0x7fffffe00000, 0xffff800000000000,
-                                    0xffff800000200000, 0xffffffffc0000000};
+    static const uint64_t want[] = {0x1000,
+                                    0x3000,
+                                    G1,
+                                    0x7fffffe00000,
+                                    0xffff800000000000,
+                                    0xffff800000200000,
+                                    0xffffffffc0000000};
     for (int i = 0; i < 7; i++) {
         cr_expect(eq(u64, c.v[i].va, want[i]), "item %d", i);
         int k = 0;

@@ -10,9 +10,14 @@
 #define G1 VT_SZ_1G
 
 /* Bases of the scattered clusters; the 5-level ones only with 5 levels. */
-static const uint64_t bases4[] = {0x0, 0x0000000040000000, 0x0000007fc0000000,
-                                  0x0000008000000000, 0x00007fff00000000, 0xffff800000000000,
-                                  0xffffc12340000000, 0xffffffff00000000};
+static const uint64_t bases4[] = {0x0,
+                                  0x0000000040000000,
+                                  0x0000007fc0000000,
+                                  0x0000008000000000,
+                                  0x00007fff00000000,
+                                  0xffff800000000000,
+                                  0xffffc12340000000,
+                                  0xffffffff00000000};
 static const uint64_t bases5[] = {0x0000800000000000, 0x0000ffff80000000, 0x00ffffff00000000,
                                   0xff00000000000000, 0xff7fffff80000000};
 #define SPAN (4 * G1)

@@ -8,7 +8,7 @@
 #
 # Environment: CC (default clang; must support -fsanitize=fuzzer), FUZZ_BUILD_DIR (default
 # build-fuzz), FUZZ_JOBS (parallel fuzzing jobs, default 1), FUZZ_CFLAGS (extra compiler
-# flags, e.g. -DFZ_SKIP_KNOWN_BUGS to stop arming failures where a reported bug is unfixed).
+# flags for the harness).
 #
 # The harness is built with -fsanitize=fuzzer,address,undefined and VMSPACE_DEBUG, so the
 # library's own checkers run after every step. The committed seeds (tests/fuzz/corpus/) and
@@ -118,7 +118,8 @@ echo "   executions:  ${runs:-?}"
 echo "   exec/s:      ${eps:-?}"
 echo "   coverage:    cov ${cov:-?} edges, ft ${ft:-?} features"
 echo "   corpus:      ${corp:-?} (entries/bytes; new ones in $BUILD/corpus)"
-if [ "$rc" -ne 0 ] || grep -qE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error|fuzz_vmspace: mismatch' "$log"; then
+problems='ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error|fuzz_vmspace: mismatch'
+if [ "$rc" -ne 0 ] || grep -qE "$problems" "$log"; then
     echo
     grep -E 'fuzz_vmspace: mismatch|ERROR:|runtime error|SUMMARY' "$log" | head -n 20 || true
     ls -1 "$BUILD/artifacts" 2>/dev/null | sed 's/^/   artifact: /' || true

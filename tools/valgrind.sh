@@ -14,7 +14,8 @@
 # have no size knob are left out with Criterion's --filter (listed in SLOW below).
 #
 # Usage: tools/valgrind.sh [test_name...]     (default: every test executable)
-# Environment: VALGRIND_BUILD_DIR (default build-valgrind), VMS_DIFF_OPS.
+# Environment: VALGRIND_BUILD_DIR (default build-valgrind), VMS_DIFF_OPS, VALGRIND_JOBS
+# (Criterion workers at a time, default 2: valgrind's start-up per test child dominates).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,7 +62,7 @@ for t in "${tests[@]}"; do
         failed+=("$t(not built)")
         continue
     fi
-    args=(--jobs 1)
+    args=(--jobs "${VALGRIND_JOBS:-2}")
     if [ -n "${SLOW[$t]:-}" ]; then
         args+=(--filter "${SLOW[$t]}")
     fi
@@ -71,13 +72,16 @@ for t in "${tests[@]}"; do
         --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
         --trace-children=yes --child-silent-after-fork=yes \
         --log-file="$logdir/$t.%p.log" "$exe" "${args[@]}" >"$logdir/$t.out" 2>&1) || rc=$?
-    errs=$(cat "$logdir/$t".*.log 2>/dev/null | grep -cE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|indirectly lost: [1-9]|Invalid (read|write)|uninitialised' || true)
-    synth=$(grep -a 'Synthesis' "$logdir/$t.out" | sed 's/\x1b\[[0-9;]*m//g; s/.*Synthesis: //' | tail -n 1)
+    errs=$(cat "$logdir/$t".*.log 2>/dev/null |
+        grep -cE 'ERROR SUMMARY: [1-9]|(definitely|indirectly) lost: [1-9]|Invalid (read|write)' ||
+        true)
+    synth=$(grep -a 'Synthesis' "$logdir/$t.out" | sed 's/\x1b\[[0-9;]*m//g; s/.*Synthesis: //' |
+        tail -n 1)
     if [ "$rc" -ne 0 ] || [ "$errs" -ne 0 ]; then
-        echo "-- $t: FAILED (exit $rc, $errs valgrind findings; $synth) $((SECONDS - t0))s${SLOW[$t]:+ [filter ${SLOW[$t]}]}"
+        echo "-- $t: FAILED (exit $rc, $errs valgrind findings; $synth) $((SECONDS - t0))s"
         failed+=("$t")
     else
-        echo "-- $t: clean ($synth) $((SECONDS - t0))s${SLOW[$t]:+ [filter ${SLOW[$t]}]}"
+        echo "-- $t: clean ($synth) $((SECONDS - t0))s"
     fi
 done
 
@@ -86,7 +90,8 @@ echo "== valgrind: ${#tests[@]} test executables in $((SECONDS - start))s, logs 
 if [ ${#failed[@]} -ne 0 ]; then
     echo "FAILED: ${failed[*]}"
     for t in "${failed[@]}"; do
-        grep -lE 'ERROR SUMMARY: [1-9]|lost: [1-9]' "$logdir/${t%%(*}".*.log 2>/dev/null | head -n 3 |
+        grep -lE 'ERROR SUMMARY: [1-9]|lost: [1-9]' "$logdir/${t%%(*}".*.log 2>/dev/null |
+            head -n 3 |
             while read -r l; do
                 echo "--- $l"
                 head -n 40 "$l"

@@ -173,7 +173,8 @@ static void fm_protect(fm_t *m, uint64_t a, uint64_t b, vms_prop_t prop) {
     fm_split_at(m, a);
     if (b < fm_top()) fm_split_at(m, b);
     for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++)
-        m->v[i].prop = prop | (m->v[i].prop & (VMS_ACCESSED | VMS_DIRTY));
+        m->v[i].prop =
+            (prop & ~(VMS_ACCESSED | VMS_DIRTY)) | (m->v[i].prop & (VMS_ACCESSED | VMS_DIRTY));
 }
 
 /* Insert the leaves of a range map (largest page VA, PA and length allow, capped). The range
@@ -1160,9 +1161,6 @@ static void fz_op_cursor(bool fail) {
                     : (cva >= cend || l2 > cend - cva) ? VMS_ERR_RANGE
                                                        : VMS_OK;
             if (!w && !(i < fz_m.n && fz_m.v[i].lin < cva + l2)) w = VMS_ERR_NOENT;
-#ifdef FZ_SKIP_KNOWN_BUGS /* protect_next keeps earlier splits on NOMEM (reported) */
-            fail = false;
-#endif
             if (fail) {
                 fz_s.arena.fail_after = 1 + (op >> 6);
                 before = fz_digest();
@@ -1199,7 +1197,8 @@ static void fz_op_cursor(bool fail) {
                         fz_m.n += 511;
                     }
                 }
-                fz_m.v[j].prop = p | (fz_m.v[j].prop & (VMS_ACCESSED | VMS_DIRTY));
+                fz_m.v[j].prop = (p & ~(VMS_ACCESSED | VMS_DIRTY)) |
+                                 (fz_m.v[j].prop & (VMS_ACCESSED | VMS_DIRTY));
                 FZ_EQ(done.va, fm_canon(fz_m.v[j].lin), "protect_next done va");
                 FZ_EQ(done.size, fz_m.v[j].size, "protect_next done size");
                 FZ_EQ(done.prop, fz_m.v[j].prop, "protect_next done prop");

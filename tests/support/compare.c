@@ -4,15 +4,13 @@
 
 #include "vt.h"
 
-
 bool vt_compare_model(const vms_space_t *s, const vt_model_t *m, char *msg, size_t n) {
     size_t cnt;
     vms_mapping_t *e = vt_enumerate(s, &cnt);
     bool ok = true;
     for (size_t i = 0; i < cnt && i < m->n && ok; i++) {
         const vt_leaf_t *f = &m->v[i];
-        if (e[i].va != f->va || e[i].pa != f->pa || e[i].size != f->size ||
-            e[i].prop != f->prop) {
+        if (e[i].va != f->va || e[i].pa != f->pa || e[i].size != f->size || e[i].prop != f->prop) {
             snprintf(msg, n,
                      "mapping %zu: space va %#llx pa %#llx size %#llx prop %#x, model va %#llx "
                      "pa %#llx size %#llx prop %#x",
@@ -79,15 +77,14 @@ bool vt_compare_va(const vms_space_t *s, const vt_model_t *m, uint64_t va, char 
         }
         return true;
     }
-    if (rc != VMS_OK || q.va != f->va || q.pa != f->pa || q.size != f->size ||
-        q.prop != f->prop) {
+    if (rc != VMS_OK || q.va != f->va || q.pa != f->pa || q.size != f->size || q.prop != f->prop) {
         snprintf(msg, n,
                  "va %#llx: query %s va %#llx pa %#llx size %#llx prop %#x; model va %#llx pa "
                  "%#llx size %#llx prop %#x",
                  (unsigned long long)va, vms_err_name(rc), (unsigned long long)q.va,
                  (unsigned long long)q.pa, (unsigned long long)q.size, q.prop,
-                 (unsigned long long)f->va, (unsigned long long)f->pa,
-                 (unsigned long long)f->size, f->prop);
+                 (unsigned long long)f->va, (unsigned long long)f->pa, (unsigned long long)f->size,
+                 f->prop);
         return false;
     }
     bool want_tr = (f->prop & VMS_R) != 0;

@@ -29,8 +29,10 @@ size_t vt_model_lower(const vt_model_t *m, uint64_t va) {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid].va + (m->v[mid].size - 1) < va) lo = mid + 1;
-        else hi = mid;
+        if (m->v[mid].va + (m->v[mid].size - 1) < va)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -40,8 +42,10 @@ static size_t vt__upper(const vt_model_t *m, uint64_t last) {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid].va <= last) lo = mid + 1;
-        else hi = mid;
+        if (m->v[mid].va <= last)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }

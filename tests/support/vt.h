@@ -65,9 +65,9 @@ typedef struct vt_fprov_s {
     vms_provider_t prov;  /* pass this one to vms_space_init */
     uint64_t allocs;      /* successful allocations so far */
     uint64_t frees;
-    uint64_t attempts;    /* allocation calls so far, failed ones included */
-    uint64_t fail_at;     /* fail the call whose attempt number equals this; 0 = never */
-    uint64_t failures;    /* how many calls failed */
+    uint64_t attempts; /* allocation calls so far, failed ones included */
+    uint64_t fail_at;  /* fail the call whose attempt number equals this; 0 = never */
+    uint64_t failures; /* how many calls failed */
 } vt_fprov_t;
 int vt_fprov_init(vt_fprov_t *f, uint64_t arena_size);
 void vt_fprov_destroy(vt_fprov_t *f);

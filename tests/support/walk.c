@@ -13,8 +13,7 @@ unsigned vt_index(uint64_t va, int level) {
 }
 
 uint64_t vt_level_size(int level) {
-    static const uint64_t sz[6] = {0, 0x1000, 0x200000, 0x40000000, 0x8000000000,
-                                   0x1000000000000};
+    static const uint64_t sz[6] = {0, 0x1000, 0x200000, 0x40000000, 0x8000000000, 0x1000000000000};
     return sz[level];
 }
 
