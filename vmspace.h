@@ -1474,8 +1474,9 @@ VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop
 
 /* >>impl-unmap-protect */
 
-/* Splits needed so that lin is a page boundary: 0, 1 or 2 (a 1 GiB page cut off 2 MiB). */
-VMS__PRIVATE uint64_t vms__edge_splits(const vms_space_t *s, uint64_t lin) {
+/* The huge leaf that lin falls inside of, not on its start: its level (2 or 3; 0 if none) and
+ * its base in *base. */
+VMS__PRIVATE int vms__huge_around(const vms_space_t *s, uint64_t lin, uint64_t *base) {
     const uint64_t *t = vms__tbl(s, s->root_pa);
     int l = s->levels;
     if (lin >= vms__top(s)) return 0;
@@ -1483,12 +1484,28 @@ VMS__PRIVATE uint64_t vms__edge_splits(const vms_space_t *s, uint64_t lin) {
         uint64_t e = t[vms_addr_index(lin, l)];
         if (!vms_pte_is_used(e)) return 0;
         if (vms_pte_is_leaf(e, l)) {
-            if (!(lin & (VMS__SIZE(l) - 1u))) return 0;
-            return (l == 3 && (lin & (VMS_PAGE_2M - 1u))) ? 2u : (l >= 2 ? 1u : 0u);
+            if (l == 1 || !(lin & (VMS__SIZE(l) - 1u))) return 0;
+            *base = lin & ~(VMS__SIZE(l) - 1u);
+            return l;
         }
         t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
         l--;
     }
+}
+
+/* Exactly the splits an unmap or protect of [start, end) makes: one per level that a huge
+ * page at either edge sticks out of, counted once when both edges cut the same page. */
+VMS__PRIVATE uint64_t vms__edge_splits(const vms_space_t *s, uint64_t start, uint64_t end) {
+    uint64_t bs = 0, be = 0, need = 0;
+    int ls = vms__huge_around(s, start, &bs), le = vms__huge_around(s, end, &be);
+    bool s2 = (start & (VMS_PAGE_2M - 1u)) != 0, e2 = (end & (VMS_PAGE_2M - 1u)) != 0;
+    if (ls) need += (ls == 3 && s2) ? 2u : 1u;
+    if (le) need += (le == 3 && e2) ? 2u : 1u;
+    if (ls && ls == le && bs == be) {
+        need--; /* one split of the shared page */
+        if (ls == 3 && s2 && e2 && (start >> 21) == (end >> 21)) need--; /* and of its 2M */
+    }
+    return need;
 }
 
 /* Free tables emptied at and above level l on the cursor's path. */
@@ -1597,7 +1614,7 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, int op, vms_prop_t p
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     end = c->va + len;
-    need = vms__edge_splits(s, c->va) + vms__edge_splits(s, end);
+    need = vms__edge_splits(s, c->va, end);
     err = vms__reserve(s, &r, 0, need);
     if (err) return err;
     vms__change_pass(c, end, op, prop, &r, done);
