@@ -1014,14 +1014,10 @@ static void fz_op_range(int op, bool fail) {
     if (!want && op == 0 && !(flags & VMS_MAP_REPLACE) &&
         fm_any(&fz_m, fm_lin(va), fm_lin(va) + len))
         want = VMS_ERR_EXIST;
-    if (via_owner && !want && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
+    /* The owner checks the range, then the leases in the way, then the rest. */
+    if (via_owner && !fz_range_err(va, len) && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
         (blk = fz_first_lease(va, len, 0)) != NULL)
         want = VMS_ERR_BUSY;
-    if (via_owner && op == 2 && !want) {
-        /* vms_owner_protect checks the range, then leases, then the property. */
-    }
-    if (via_owner && op == 2 && fz_range_err(va, len) == VMS_OK && fz_first_lease(va, len, 0))
-        want = VMS_ERR_BUSY, blk = fz_first_lease(va, len, 0);
     if (fail) {
         fz_s.arena.fail_after = 1 + (how >> 4);
         fz_alloc_fail = 0;
