@@ -526,6 +526,10 @@ VMS_INLINE uint64_t *vms_space_table(const vms_space_t *s, uint64_t pa) {
 }
 /* Validate a range for this space: VMS_OK or the specific range error. */
 VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len);
+/* Validate every argument of vms_space_map (not whether the range is free): VMS_OK or the
+ * error vms_space_map would return for them. */
+VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
+                                vms_prop_t prop, uint32_t flags);
 
 /* >>cursor ------------------------------------------------------------------------------ */
 
@@ -1436,6 +1440,12 @@ VMS__PRIVATE int vms__check_map_args(uint64_t pa, uint64_t len, vms_prop_t prop,
     if (err) return err;
     if (flags & ~VMS_MAP_FLAGS_MASK) return VMS_ERR_FLAGS;
     return vms_prop_check(prop);
+}
+
+VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
+                                vms_prop_t prop, uint32_t flags) {
+    int err = vms_space_check_range(s, va, len);
+    return err ? err : vms__check_map_args(pa, len, prop, flags);
 }
 
 VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,

@@ -1299,7 +1299,8 @@ VMS__PRIVATE int vms__guard(const vms_owner_t *o, uint64_t va, uint64_t len,
 
 VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64_t len,
                                 vms_prop_t prop, uint32_t flags, vms_lease_t *blocker) {
-    int err = vms_space_check_range(o->space, va, len);
+    /* Every argument first: bad input gets its own code, whatever leases there are. */
+    int err = vms_space_check_map(o->space, va, pa, len, prop, flags);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (err) return err;
     /* Without REPLACE, mapping over anything mapped fails with EXIST, so only a replace can
@@ -1329,6 +1330,7 @@ VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, v
                                     vms_lease_t *blocker) {
     int err = vms_space_check_range(o->space, va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    if (!err) err = vms_prop_check(prop);
     if (err) return err;
     err = vms__guard(o, va, len, blocker);
     if (err) return err;

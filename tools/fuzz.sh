@@ -95,7 +95,11 @@ fi
 log="$BUILD/fuzz.log"
 echo "== fuzzing for ${SECONDS_TO_RUN}s (log: $log)"
 rc=0
-fuzz_args=(-max_total_time="$SECONDS_TO_RUN" -max_len=1024 -timeout=30 -rss_limit_mb=2048
+# In CI a fixed seed makes the run repeatable (the same inputs, cut at a time limit).
+seed_args=()
+if [ "${CI:-}" = "true" ] || [ "$MODE" = "ci" ]; then seed_args=(-seed=1); fi
+fuzz_args=("${seed_args[@]}" -max_total_time="$SECONDS_TO_RUN" -max_len=1024 -timeout=30
+    -rss_limit_mb=2048
     -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/")
 if [ "$JOBS" -gt 1 ]; then
     fuzz_args+=(-jobs="$JOBS" -workers="$JOBS")

@@ -1011,13 +1011,13 @@ static void fz_op_range(int op, bool fail) {
     }
     /* Keep the model small: a 4 KiB cap over a long range would make 2^18 leaves. */
     if (!want && op == 0 && fz_plan_count(fm_lin(va), pa, len, fz_maxl(flags)) >= 4096) return;
+    /* The owner checks every argument, then the leases in the way, then the tables. */
+    if (via_owner && !want && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
+        (blk = fz_first_lease(va, len, 0)) != NULL)
+        want = VMS_ERR_BUSY;
     if (!want && op == 0 && !(flags & VMS_MAP_REPLACE) &&
         fm_any(&fz_m, fm_lin(va), fm_lin(va) + len))
         want = VMS_ERR_EXIST;
-    /* The owner checks the range, then the leases in the way, then the rest. */
-    if (via_owner && !fz_range_err(va, len) && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
-        (blk = fz_first_lease(va, len, 0)) != NULL)
-        want = VMS_ERR_BUSY;
     if (fail) {
         fz_s.arena.fail_after = 1 + (how >> 4);
         fz_alloc_fail = 0;
