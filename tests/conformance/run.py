@@ -129,12 +129,14 @@ def read_image(path, exp):
     if length != exp.hdr["image_len"] or len(data) != HEADER_SIZE + length:
         errs.append("length %#x, file holds %#x, arena used %#x"
                     % (length, len(data) - HEADER_SIZE, exp.hdr["image_len"]))
-    if any(data[40:64]) and not WARNED.get("hdr"):
-        # vmspace.h documents them as zero; the implementation stores arena state there.
-        # Not a page-table matter: say so once, do not fail.
-        WARNED["hdr"] = True
-        print("warning: saved header bytes 40..63 are not zero as vmspace.h documents "
-              "(%s)" % data[40:64].hex(), file=sys.stderr)
+    # Bytes 40..63: the arena's free-list head, frames in use and reserved size.
+    free_head, in_use, size = struct.unpack_from("<QQQ", data, 40)
+    if size < length or size % (2 << 20):
+        errs.append("arena size %#x for an image of %#x" % (size, length))
+    if free_head and not phys_base <= free_head < phys_base + length:
+        errs.append("free-list head %#x outside the image" % free_head)
+    if in_use * 4096 > length:
+        errs.append("%d frames in use, image holds %d" % (in_use, length // 4096))
     if not phys_base <= root < phys_base + length:
         errs.append("root %#x outside the image" % root)
     return errs, phys_base, data[HEADER_SIZE:]
