@@ -4,9 +4,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-
 #define CR3_NOFLUSH VT_BIT(63)
 #define CR3_PCID_MASK ((uint64_t)0xfff)
 

@@ -3,9 +3,6 @@
  * the bad values are in the table too, to show that the boundary sits where it should. */
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
 #define PHYS_TOP ((uint64_t)1 << 52)
 
 enum op {

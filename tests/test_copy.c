@@ -7,10 +7,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 #define URW (VMS_RW | VMS_USER)
 
 static vms_space_t sp;

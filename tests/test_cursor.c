@@ -2,18 +2,7 @@
  * protect_next, and runs of consecutive operations. */
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
-static vms_space_t sp;
-
-static void setup4(void) { cr_assert(eq(int, vt_space_init(&sp, 4, 0), VMS_OK)); }
-static void setup5(void) { cr_assert(eq(int, vt_space_init(&sp, 5, 0), VMS_OK)); }
-static void teardown(void) {
-    vt_expect_wellformed(&sp);
-    vms_space_destroy(&sp);
-}
+VT_SPACE_FIXTURE
 
 TestSuite(cursor, .init = setup4, .fini = teardown);
 TestSuite(cursor5, .init = setup5, .fini = teardown);

@@ -15,10 +15,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 #define CHECK_EVERY_DEFAULT 400
 #define DEFAULT_OPS 200000
 #define DEFAULT_SEED 0x5eed2024u

@@ -4,10 +4,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 /* ---- a recording flush hook and a recording provider, sharing one event log ---- */
 
 #define MAX_EVENTS 4096

@@ -6,10 +6,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 typedef struct scenario_s {
     const char *name;
     int levels;

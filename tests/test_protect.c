@@ -1,10 +1,6 @@
 /* Protect: new properties, splitting huge pages covered in part, no-access mappings, A/D. */
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 static vms_space_t sp;
 
 static void setup4(void) { cr_assert(eq(int, vt_space_init(&sp, 4, 0), VMS_OK)); }

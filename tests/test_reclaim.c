@@ -5,10 +5,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 /* Bases of the scattered clusters; the 5-level ones only with 5 levels. */
 static const uint64_t bases4[] = {0x0,
                                   0x0000000040000000,

@@ -8,10 +8,6 @@
 
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
 /* ---- temporary files ---- */
 
 static char tmp_path[4][64];

@@ -1,15 +1,7 @@
 /* vms_translate and vms_translate_access: offsets in every page size and each fault kind. */
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
-static vms_space_t sp;
-
-static void setup4(void) { cr_assert(eq(int, vt_space_init(&sp, 4, 0), VMS_OK)); }
-static void setup5(void) { cr_assert(eq(int, vt_space_init(&sp, 5, 0), VMS_OK)); }
-static void teardown(void) { vms_space_destroy(&sp); }
+VT_SPACE_FIXTURE
 
 TestSuite(translate, .init = setup4, .fini = teardown);
 TestSuite(translate5, .init = setup5, .fini = teardown);

@@ -1,18 +1,7 @@
 /* Unmap: splitting huge pages covered in part, freeing emptied tables, unmapping nothing. */
 #include "support/vt_cr.h"
 
-#define K4 VT_SZ_4K
-#define M2 VT_SZ_2M
-#define G1 VT_SZ_1G
-
-static vms_space_t sp;
-
-static void setup4(void) { cr_assert(eq(int, vt_space_init(&sp, 4, 0), VMS_OK)); }
-static void setup5(void) { cr_assert(eq(int, vt_space_init(&sp, 5, 0), VMS_OK)); }
-static void teardown(void) {
-    vt_expect_wellformed(&sp);
-    vms_space_destroy(&sp);
-}
+VT_SPACE_FIXTURE
 
 TestSuite(unmap, .init = setup4, .fini = teardown);
 TestSuite(unmap5, .init = setup5, .fini = teardown);

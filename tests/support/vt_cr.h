@@ -56,4 +56,20 @@ static inline vms_stats_t vt_stats(const vms_space_t *s) {
     return st;
 }
 
+/* Shorthands for the page sizes. */
+#define K4 VT_SZ_4K
+#define M2 VT_SZ_2M
+#define G1 VT_SZ_1G
+
+/* The common fixture of a test file: `sp`, a fresh 4-level (setup4) or 5-level (setup5) space
+ * per test, checked well formed and destroyed by teardown. */
+#define VT_SPACE_FIXTURE                                                                   \
+    static vms_space_t sp;                                                                 \
+    static void setup4(void) { cr_assert(eq(int, vt_space_init(&sp, 4, 0), VMS_OK)); }    \
+    static void setup5(void) { cr_assert(eq(int, vt_space_init(&sp, 5, 0), VMS_OK)); }    \
+    static void teardown(void) {                                                           \
+        vt_expect_wellformed(&sp);                                                         \
+        vms_space_destroy(&sp);                                                            \
+    }
+
 #endif
