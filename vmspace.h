@@ -567,7 +567,7 @@ VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va);
 VMS_API int vms_cursor_query(vms_cursor_t *c, vms_mapping_t *out);
 /* Move to the first mapped address in [va, va + len) (va itself if it lies inside a
  * mapping) and store it in *found. On VMS_ERR_NOENT the cursor is at min(va + len, end).
- * @return VMS_OK, VMS_ERR_NOENT, VMS_ERR_ALIGN, VMS_ERR_RANGE. */
+ * @return VMS_OK, VMS_ERR_NOENT, VMS_ERR_ZEROLEN, VMS_ERR_ALIGN, VMS_ERR_RANGE. */
 VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found);
 /* Next mapping at or after the current address: fill *out, move past it. false at the end. */
 VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out);
@@ -1255,6 +1255,7 @@ VMS__PRIVATE int vms__find(vms_cursor_t *c, uint64_t limit) {
 
 VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found) {
     int err;
+    if (!len) return VMS_ERR_ZEROLEN;
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     err = vms__find(c, c->va + len);

@@ -157,6 +157,7 @@ ParameterizedTestParameters(badinput, each) {
          VMS_ERR_ALIGN},
         {"cursor_find_next: len past the end", 4, CUR_FIND_NEXT, CUR_LO, 0, CUR_LEN + K4, 0, 0,
          VMS_ERR_RANGE},
+        {"cursor_find_next: zero length", 4, CUR_FIND_NEXT, CUR_LO, 0, 0, 0, 0, VMS_ERR_ZEROLEN},
         /* init */
         {"init: 3 levels", 3, INIT, 0, 0, 0, 0, 0, VMS_ERR_LEVELS},
         {"init: 6 levels", 6, INIT, 0, 0, 0, 0, 0, VMS_ERR_LEVELS},

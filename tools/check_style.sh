@@ -33,6 +33,7 @@ bad=$(nm -g --defined-only "$tmp/impl.o" | awk '{ print $3 }' | grep -v '^vms_' 
 [ -z "$bad" ] || report "exported symbols without the vms_ prefix:"$'\n'"$bad"
 
 if [ "$fail" -eq 0 ]; then
-    echo "check_style: ${#files[@]} files: line length, white space, tabs, endings and symbol prefix OK"
+    echo "check_style: ${#files[@]} files: line length, white space, tabs, endings and" \
+        "symbol prefix OK"
 fi
 exit "$fail"

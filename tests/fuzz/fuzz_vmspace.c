@@ -1109,13 +1109,19 @@ static void fz_op_cursor(bool fail) {
             uint64_t l2 = fz_len(), found = 0;
             int w;
             size_t i = fm_lower(&fz_m, cva);
-            if (l2 & 0xfff)
+            if (!l2)
+                w = VMS_ERR_ZEROLEN;
+            else if (l2 & 0xfff)
                 w = VMS_ERR_ALIGN;
             else if (cva >= cend || l2 > cend - cva)
                 w = VMS_ERR_RANGE;
             else
                 w = (i < fz_m.n && fz_m.v[i].lin < cva + l2) ? VMS_OK : VMS_ERR_NOENT;
             rc = vms_cursor_find_next(&c, l2, &found);
+            if (getenv("FZ_TRACE"))
+                fprintf(stderr, "  find_next: cursor %#llx + %#llx at %#llx len %#llx -> %d\n",
+                        (unsigned long long)va, (unsigned long long)len,
+                        (unsigned long long)fm_canon(cva), (unsigned long long)l2, rc);
             FZ_ERR(rc, w, "cursor find_next");
             if (!w) {
                 uint64_t at = fz_m.v[i].lin > cva ? fz_m.v[i].lin : cva;
