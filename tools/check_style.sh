@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail=0
-mapfile -t files < <(git ls-files -- '*.h' '*.c' '*.cc' '*.cmake' 'CMakeLists.txt' '*/CMakeLists.txt' \
-                     '*.sh' '.ci/run' 2>/dev/null || true)
+mapfile -t files < <(git ls-files -- '*.h' '*.c' '*.cc' '*.cmake' 'CMakeLists.txt' \
+                     '*/CMakeLists.txt' '*.sh' '.ci/run' 2>/dev/null || true)
 if [ "${#files[@]}" -eq 0 ]; then
     mapfile -t files < <(find . -path ./build\* -prune -o \( -name '*.[ch]' -o -name '*.cc' \
                          -o -name '*.sh' -o -name CMakeLists.txt \) -print)
