@@ -46,6 +46,31 @@ foreach(_vms_src IN LISTS VMSPACE_TEST_SOURCES)
     set_tests_properties(${_vms_name} PROPERTIES LABELS "unit" TIMEOUT 600)
 endforeach()
 
+# The randomized tests again at -O3 and without sanitizers, library included: gcc's aggressive
+# loop optimisations once dropped iterations of a B-tree shift loop (bounding it by the wrong
+# array), which neither -O0 nor a sanitized build shows.
+set(VMSPACE_O3_FLAGS -O3 -fno-sanitize=all)
+if(TARGET vmspace_test_support)
+    add_library(vmspace_test_support_O3 OBJECT ${VMSPACE_TEST_SUPPORT_SOURCES})
+    vmspace_test_target(vmspace_test_support_O3)
+    target_compile_options(vmspace_test_support_O3 PRIVATE ${VMSPACE_O3_FLAGS})
+    target_include_directories(vmspace_test_support_O3 PUBLIC "${VMSPACE_TESTS_DIR}")
+    target_link_libraries(vmspace_test_support_O3 PUBLIC
+        vmspace::vmspace Criterion::Criterion xxHash::xxHash)
+    foreach(_vms_name test_diff test_range_tree test_owner_diff test_swtlb)
+        if(NOT EXISTS "${VMSPACE_TESTS_DIR}/${_vms_name}.c")
+            continue()
+        endif()
+        add_executable(${_vms_name}_O3 "${VMSPACE_TESTS_DIR}/${_vms_name}.c")
+        vmspace_test_target(${_vms_name}_O3)
+        target_compile_options(${_vms_name}_O3 PRIVATE ${VMSPACE_O3_FLAGS})
+        target_link_options(${_vms_name}_O3 PRIVATE -fno-sanitize=all)
+        target_link_libraries(${_vms_name}_O3 PRIVATE vmspace_test_support_O3)
+        add_test(NAME ${_vms_name}_O3 COMMAND ${_vms_name}_O3)
+        set_tests_properties(${_vms_name}_O3 PROPERTIES LABELS "unit" TIMEOUT 600)
+    endforeach()
+endif()
+
 # ---------------------------------------------------------------------------------------------
 # Compile matrix. These targets stay out of `all`: each test builds its own target and then runs
 # it, so one configuration that fails to compile is one failing test, not a broken build.
@@ -90,6 +115,13 @@ vmspace_compile_test(static_impl SOURCES
     "${VMSPACE_COMPILE_DIR}/static_impl.c"
     "${VMSPACE_COMPILE_DIR}/static_impl_other.c")
 vmspace_compile_test(cxx_include SOURCES "${VMSPACE_COMPILE_DIR}/cxx_include.cc")
+# The exercise program at both ends of the optimiser: -O0 with the debug checks, -O3 without.
+vmspace_compile_test(opt_O0 NO_DEBUG SOURCES "${VMSPACE_COMPILE_DIR}/debug_levels.c"
+    DEFINITIONS VMSPACE_DEBUG=1)
+target_compile_options(compile_opt_O0 PRIVATE -O0)
+vmspace_compile_test(opt_O3 NO_DEBUG SOURCES "${VMSPACE_COMPILE_DIR}/debug_levels.c"
+    DEFINITIONS VMSPACE_DEBUG=0)
+target_compile_options(compile_opt_O3 PRIVATE -O3)
 foreach(_vms_level 0 1 2 3)
     vmspace_compile_test(debug_level_${_vms_level} NO_DEBUG
         SOURCES "${VMSPACE_COMPILE_DIR}/debug_levels.c"
