@@ -1926,38 +1926,29 @@ VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s) {
     vms_swtlb_flush(t);
 }
 
-/* Walk to the present leaf for va: its entry and level, or false. */
-VMS__PRIVATE bool vms__walk_present(const vms_space_t *s, uint64_t va, uint64_t *ep, int *lp) {
-    const uint64_t *t = vms__tbl(s, s->root_pa);
+VMS_API VMS_NOINLINE bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
+    const vms_space_t *s = t->space;
+    const uintptr_t dm = s->direct_map;
+    const uint64_t *tb = (const uint64_t *)(dm + (uintptr_t)s->root_pa);
+    vms_swtlb_entry_t *slot;
+    uint64_t e;
     int l = s->levels;
+    t->misses++;
+    if (t->generation != s->generation) vms_swtlb_flush(t);
+    /* The walk of vms_translate, keeping the level of the leaf for the entry's size. */
     if (!vms_addr_is_canonical(va, l)) return false;
     for (;;) {
-        uint64_t e = t[vms_addr_index(va, l)];
-        if (!(e & VMS_PTE_P)) return false;
-        if (vms_pte_is_leaf(e, l)) {
-            *ep = e;
-            *lp = l;
-            return true;
-        }
-        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        e = tb[vms_addr_index(va, l)];
+        if (!(e & VMS_PTE_P)) return false; /* absences are not cached */
+        if (l == 1 || (l <= 3 && (e & VMS_PTE_PS))) break;
+        tb = (const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK));
         l--;
     }
-}
-
-VMS_API VMS_NOINLINE bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
-    uint64_t e, page_pa, page_va;
-    vms_swtlb_entry_t *slot;
-    int l;
-    t->misses++;
-    if (t->generation != t->space->generation) vms_swtlb_flush(t);
-    if (!vms__walk_present(t->space, va, &e, &l)) return false; /* absences are not cached */
-    page_pa = vms_pte_leaf_pa(e, l);
-    page_va = va & ~(VMS__SIZE(l) - 1u);
     if (l == 1) slot = &t->e4k[(va >> 12) & (VMSPACE_SWTLB_ENTRIES - 1)];
     else if (l == 2) slot = &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)];
     else slot = &t->e1g[(va >> 30) & 3];
     slot->tag = va >> VMS__SHIFT(l);
-    slot->base = page_pa - page_va;
+    slot->base = vms_pte_leaf_pa(e, l) - (va & ~(VMS__SIZE(l) - 1u));
     *pa = va + slot->base;
     return true;
 }
