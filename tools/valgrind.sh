@@ -17,32 +17,27 @@
 # leaks count as errors), when a log has no summary (the process was killed, e.g. by a
 # Criterion timeout), or when a test fails.
 #
-# Randomized tests are scaled down where they have a size knob: VMS_DIFF_OPS (the core
-# differential test's operation count, default 3000 here instead of the test's own default).
-# The other tests run at full size.
+# Every test runs at its full size (the whole suite takes about ten minutes on two cores);
+# VMS_DIFF_OPS and the other knobs of the tests are passed on if set.
 #
-# Usage: tools/valgrind.sh [--quick] [test_executable...]   (default: every test executable)
-#   --quick  leave out the slowest tests (listed in SLOW below; a few minutes of CPU each)
-# Environment: VALGRIND_BUILD_DIR (default build-valgrind), VMS_DIFF_OPS, VALGRIND_JOBS.
+# Usage: tools/valgrind.sh [test_executable...]   (default: every test executable)
+# Environment: VALGRIND_BUILD_DIR (default build-valgrind), VALGRIND_JOBS.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 BUILD=${VALGRIND_BUILD_DIR:-$ROOT/build-valgrind}
 JOBS=${VALGRIND_JOBS:-2}
-export VMS_DIFF_OPS=${VMS_DIFF_OPS:-3000}
 
-# Tests that take minutes under valgrind; they run first (or not at all with --quick).
-SLOW=(owner_diff/exclusive_readers owner_diff/shared_readers range_tree/million
-    swtlb/randomized_coherence diff/levels4 diff/levels5)
+# The longest tests under valgrind (half a minute to two minutes each): they start first.
+SLOW=(badinput/each owner_diff/exclusive_readers owner_diff/shared_readers diff/levels4
+    diff/levels5 addr/decompose addr/check_range copy/randomized_against_host_memory)
 
-QUICK=0
 tests=()
 for arg in "$@"; do
     case "$arg" in
-    --quick) QUICK=1 ;;
     -h | --help)
-        sed -n '3,29p' "$0"
+        sed -n '2,24p' "$0"
         exit 0
         ;;
     -*)
@@ -85,7 +80,6 @@ is_slow() {
 }
 : >"$logdir/items.slow"
 : >"$logdir/items.rest"
-skipped=()
 for t in "${tests[@]}"; do
     exe="$BUILD/$t"
     if [ ! -x "$exe" ]; then
@@ -95,10 +89,6 @@ for t in "${tests[@]}"; do
     mkdir -p "$logdir/$t"
     while read -r name; do
         if is_slow "$name"; then
-            if [ "$QUICK" -eq 1 ]; then
-                skipped+=("$t:$name")
-                continue
-            fi
             echo "$t $name" >>"$logdir/items.slow"
         else
             echo "$t $name" >>"$logdir/items.rest"
@@ -155,7 +145,7 @@ export -f run_one
 export BUILD LOGDIR="$logdir"
 
 echo "== valgrind over ${#tests[@]} executables, $nitems tests, $JOBS at a time" \
-    "(VMS_DIFF_OPS=$VMS_DIFF_OPS)"
+    "(VMS_DIFF_OPS=${VMS_DIFF_OPS:-default})"
 start=$SECONDS
 xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _ <"$logdir/items" || true
 
@@ -184,9 +174,6 @@ awk '
                length(n), length(x), T, F, L, E, N, D, I
     }' "$logdir/results"
 echo "== valgrind: $((SECONDS - start))s, logs in $logdir"
-if [ ${#skipped[@]} -ne 0 ]; then
-    echo "left out (--quick): ${skipped[*]}"
-fi
 if [ "$(wc -l <"$logdir/results")" -ne "$nitems" ]; then
     echo "FAILED: $(wc -l <"$logdir/results") results for $nitems tests"
     exit 1
