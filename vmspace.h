@@ -1277,6 +1277,34 @@ VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out) {
 
 /* >>impl-map */
 
+/* Store n entries e, e + step, e + 2 * step, ... A plain k * step loop stays scalar (the
+ * multiply defeats the vectoriser), which made it twice the bare store of precomputed
+ * entries; four running vectors of two entries each store at the bare rate. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef uint64_t vms__v2 __attribute__((vector_size(16), aligned(8), may_alias));
+#endif
+VMS__PRIVATE void vms__store_run(uint64_t *t, uint64_t e, uint64_t step, uint64_t n) {
+    uint64_t k = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    uint64_t m = n & ~(uint64_t)7;
+    if (m) {
+        vms__v2 a = {e, e + step}, inc = {2 * step, 2 * step};
+        vms__v2 b = a + inc, c = b + inc, d = c + inc;
+        inc = inc + inc + inc + inc;
+        for (; k < m; k += 8) {
+            *(vms__v2 *)(void *)(t + k) = a;
+            *(vms__v2 *)(void *)(t + k + 2) = b;
+            *(vms__v2 *)(void *)(t + k + 4) = c;
+            *(vms__v2 *)(void *)(t + k + 6) = d;
+            a += inc, b += inc, c += inc, d += inc;
+        }
+        e = a[0];
+    }
+    t += m, n -= m; /* counting the tail from 0 keeps gcc's loop-bound analysis quiet */
+#endif
+    for (k = 0; k < n; k++, e += step) t[k] = e;
+}
+
 /* Split the huge leaf t[i] at level l into a table of 512 leaves one level down that
  * translate exactly as it did. */
 VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t *t, unsigned i) {
@@ -1284,8 +1312,7 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
     uint64_t e = t[i], base = vms_pte_leaf_pa(e, l), sz = VMS__SIZE(l - 1);
     uint64_t *child = vms__new_table(s, r, l - 1, false);
     uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
-    unsigned k;
-    for (k = 0; k < 512; k++) child[k] = ce | (base + k * sz);
+    vms__store_run(child, ce | base, sz, 512);
     vms__meta(s, child)->children = 512;
     t[i] = vms__pa_of(s, child) | VMS_PTE_TABLE;
     s->mapped_bytes[l - 1] -= VMS__SIZE(l);
@@ -1387,7 +1414,7 @@ VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_p
             e0 = vms_pte_encode(0, prop, L);
             if (!replace) {
                 /* The dry run proved every slot empty: this loop is the whole cost. */
-                for (k = 0; k < n; k++) t[i + k] = e0 | (pa + k * sz);
+                vms__store_run(t + i, e0 | pa, sz, n);
                 vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + n);
             } else {
                 unsigned added = 0;

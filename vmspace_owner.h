@@ -34,6 +34,8 @@
  *                                 must agree on it (the lease slot layout depends on it).
  *   VMSPACE_NO_STDLIB             no malloc: pass an allocator in vms_owner_desc_t.
  *   VMS_TREE_MAX_DEPTH            deepest range tree (default 16; 10^9 leases need 12).
+ *   VMSPACE_RTREE_NODE_LINES      cache lines per range-tree node (default 8); every
+ *                                 translation unit of a program must agree on it.
  *
  * RUNTIME HOOKS
  *   vms_allocator_t  where the tree slabs and the lease registry live (default malloc/free).
@@ -115,22 +117,31 @@ typedef struct vms_allocator_s {
 /* >>range-tree -------------------------------------------------------------------------- */
 /* Public building block: a B+-tree of closed intervals [first, last] keyed by (first, ref),
  * with the largest `last` of each child kept in its parent. The owner keeps one for readers
- * and one for writers; tests and other users may use it alone. Nodes are 256 bytes (four
- * cache lines) and come from one contiguous slab that grows through the allocator and
- * recycles freed nodes on a free list.
+ * and one for writers; tests and other users may use it alone. Nodes are a whole number of
+ * cache lines (VMSPACE_RTREE_NODE_LINES, default 8: 512 bytes) and come from one contiguous
+ * slab that grows through the allocator and recycles freed nodes on a free list.
  *
- *   leaf  (12 entries): n | first[12] | last[12] | ref[12]          search scans first[]
- *   inner (10 children): n | max[10] | child[10] | first[10] | ref[10]
- *                        (lines 0-1 serve an overlap query, lines 2-3 a key search)
+ *   leaf  (25 entries):  n | first[25] | last[25] | ref[25]          search scans first[]
+ *   inner (20 children): n | max[20] | child[20] | first[20] | ref[20]
+ *                        (max and child serve an overlap query, first and ref a key search)
  *
  * In an inner node (first[i], ref[i]) for i >= 1 is a lower bound of the keys of child i and
  * greater than every key of child i - 1; max[i] is the largest `last` under child i. Every
- * node but the root holds at least half its capacity (6 entries, 5 children). */
-#define VMS_RTREE_NODE_SIZE 256
-#define VMS_RTREE_LEAF_CAP 12
-#define VMS_RTREE_INNER_CAP 10
-#define VMS_RTREE_LEAF_MIN 6
-#define VMS_RTREE_INNER_MIN 5
+ * node but the root holds at least half its capacity (12 entries, 10 children).
+ *
+ * Why 512 bytes: with 10^6 leases the bottom levels live in DRAM, and a wide node cuts the
+ * depth (5 levels instead of 7 at 256 bytes), so a descent takes fewer dependent misses;
+ * the whole node is prefetched at once, so its extra lines cost little more than one. */
+#ifndef VMSPACE_RTREE_NODE_LINES
+#define VMSPACE_RTREE_NODE_LINES 8
+#endif
+#define VMS_RTREE_NODE_SIZE (64 * VMSPACE_RTREE_NODE_LINES)
+/* An 8-byte header; a leaf entry takes 20 bytes, an inner child 24 (an even count keeps the
+ * 32-bit child[] array from misaligning the 64-bit first[] after it). */
+#define VMS_RTREE_LEAF_CAP ((VMS_RTREE_NODE_SIZE - 8) / 20)
+#define VMS_RTREE_INNER_CAP (((VMS_RTREE_NODE_SIZE - 8) / 24) & ~1)
+#define VMS_RTREE_LEAF_MIN (VMS_RTREE_LEAF_CAP / 2)
+#define VMS_RTREE_INNER_MIN (VMS_RTREE_INNER_CAP / 2)
 #define VMS_RTREE_NIL UINT32_MAX
 
 typedef struct vms_rnode_s {
@@ -144,18 +155,19 @@ typedef struct vms_rnode_s {
             uint64_t last[VMS_RTREE_LEAF_CAP];
             uint32_t ref[VMS_RTREE_LEAF_CAP];
         } l;
-        struct { /* lines 0-1: what a query descent reads; lines 2-3: the keys */
+        struct { /* max and child: what a query descent reads; first and ref: the keys */
             uint64_t max[VMS_RTREE_INNER_CAP];
             uint32_t child[VMS_RTREE_INNER_CAP];
             uint64_t first[VMS_RTREE_INNER_CAP];
             uint32_t ref[VMS_RTREE_INNER_CAP];
         } in;
+        unsigned char size[VMS_RTREE_NODE_SIZE - 8]; /* pads the node to whole lines */
     } u;
-    uint64_t spare; /* pads the node to exactly four cache lines */
 } vms_rnode_t;
 VMS__STATIC_ASSERT(sizeof(vms_rnode_t) == VMS_RTREE_NODE_SIZE,
-                   "a range-tree node is exactly 256 bytes (four cache lines)");
-VMS__STATIC_ASSERT(VMS_RTREE_NODE_SIZE % 64 == 0, "nodes are whole cache lines");
+                   "a range-tree node is exactly VMSPACE_RTREE_NODE_LINES cache lines");
+VMS__STATIC_ASSERT(VMSPACE_RTREE_NODE_LINES >= 2 && VMSPACE_RTREE_NODE_LINES <= 64,
+                   "VMSPACE_RTREE_NODE_LINES is 2 to 64");
 
 typedef struct vms_rtree_s {
     vms_rnode_t *nodes; /* the slab, 64-byte aligned, `cap` nodes */
@@ -429,16 +441,15 @@ VMS_OWNER_API const char *vms_owner_check(const vms_owner_t *o);
 #define VMS__PRIVATE static VMS_MAYBE_UNUSED
 #endif
 
-/* Fetch a whole node as soon as its index is known, so its four lines arrive in parallel
+/* Fetch a whole node as soon as its index is known, so its lines arrive in parallel
  * instead of one dependent miss after another. */
 #if defined(__GNUC__) || defined(__clang__)
 #define VMS__PREFETCH_NODE(p)                                          \
     do {                                                               \
         const char *vms__pf = (const char *)(p);                       \
-        __builtin_prefetch(vms__pf);                                   \
-        __builtin_prefetch(vms__pf + 64);                              \
-        __builtin_prefetch(vms__pf + 128);                             \
-        __builtin_prefetch(vms__pf + 192);                             \
+        unsigned vms__k;                                               \
+        for (vms__k = 0; vms__k < VMS_RTREE_NODE_SIZE; vms__k += 64u) \
+            __builtin_prefetch(vms__pf + vms__k);                      \
     } while (0)
 #else
 #define VMS__PREFETCH_NODE(p) ((void)(p))
@@ -566,7 +577,6 @@ VMS__PRIVATE uint32_t vms__rnode_alloc(vms_rtree_t *t, bool leaf) {
     nd->leaf = (uint8_t)(leaf ? 1 : 0);
     nd->reserved = 0;
     nd->next_free = VMS_RTREE_NIL;
-    nd->spare = 0;
     return x;
 }
 
@@ -614,8 +624,9 @@ VMS__PRIVATE void vms__inner_set(vms_rnode_t *nd, unsigned i, uint64_t f, uint32
 }
 
 /* Move entries [from, n) of a node by `by` slots (+1 or -1). One loop per node kind: a loop
- * that indexed the leaf arrays (12) and the inner arrays (10) at once lets gcc -O3 bound the
- * leaf loop by the inner arrays' size, and it then drops iterations. */
+ * that indexed the leaf arrays and the (shorter) inner arrays at once lets gcc -O3 bound the
+ * leaf loop by the inner arrays' size, and it then drops iterations. Plain loops, not
+ * memmove: the runs are short, and a library call per array costs more than the copy. */
 VMS__PRIVATE void vms__rnode_shift(vms_rnode_t *nd, unsigned from, int by) {
     unsigned n = nd->n, i;
     if (nd->leaf && by > 0) {
@@ -688,7 +699,7 @@ VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last
         nd->n++;
         return VMS_OK;
     }
-    /* Split the full leaf: the 13 entries go 6 left, 7 right. */
+    /* Split the full leaf: of the LEAF_CAP + 1 entries, LEAF_MIN stay left, the rest go right. */
     tmp = *nd;
     right = vms__rnode_alloc(t, true);
     rn = &t->nodes[right];
@@ -905,32 +916,59 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
  * leftmost one is in the current subtree. At an inner node the first child whose maximum
  * reaches f is the only candidate: earlier children end before f, and if that child holds an
  * entry starting after l, every later child starts after l too. */
-VMS_OWNER_API bool vms_rtree_first_overlap(const vms_rtree_t *t, uint64_t f, uint64_t l,
-                                           vms_rtree_entry_t *out) {
-    uint32_t x = t->root;
-    const vms_rnode_t *nd;
+/* A first-overlap descent that advances one level per call, so that the owner can walk its
+ * two trees in lockstep: each step prefetches its next node before the other tree's step
+ * reads, and the two trees' cache misses overlap instead of adding up. */
+typedef struct vms__ovwalk_s {
+    const vms_rtree_t *t;
+    uint32_t x;
+    int state; /* 0 descending, 1 found (in e), 2 nothing overlaps */
+    vms_rtree_entry_t e;
+} vms__ovwalk_t;
+
+VMS__PRIVATE void vms__ov_start(vms__ovwalk_t *w, const vms_rtree_t *t) {
+    w->t = t;
+    w->x = t->root;
+    w->state = t->root == VMS_RTREE_NIL ? 2 : 0;
+}
+
+/* One level of the descent. @return true while it goes on. */
+VMS__PRIVATE bool vms__ov_step(vms__ovwalk_t *w, uint64_t f, uint64_t l) {
+    const vms_rnode_t *nd = &w->t->nodes[w->x];
     unsigned i;
-    if (x == VMS_RTREE_NIL) return false;
-    for (;;) {
-        nd = &t->nodes[x];
-        if (nd->leaf) break;
+    if (!nd->leaf) {
         for (i = 0; i < nd->n && nd->u.in.max[i] < f; i++) {
         }
-        if (i == nd->n) return false;
-        if (i > 0 && nd->u.in.first[i] > l) return false;
-        x = nd->u.in.child[i];
-        VMS__PREFETCH_NODE(&t->nodes[x]);
+        if (i == nd->n || (i > 0 && nd->u.in.first[i] > l)) {            w->state = 2;
+            return false;
+        }
+        w->x = nd->u.in.child[i];
+        VMS__PREFETCH_NODE(&w->t->nodes[w->x]);
+        return true;
     }
-    for (i = 0; i < nd->n; i++) {
-        if (nd->u.l.first[i] > l) return false;
+    w->state = 2;
+    for (i = 0; i < nd->n && nd->u.l.first[i] <= l; i++) {
         if (nd->u.l.last[i] >= f) {
-            out->first = nd->u.l.first[i];
-            out->last = nd->u.l.last[i];
-            out->ref = nd->u.l.ref[i];
-            return true;
+            w->e.first = nd->u.l.first[i];
+            w->e.last = nd->u.l.last[i];
+            w->e.ref = nd->u.l.ref[i];
+            w->state = 1;
+            break;
         }
     }
     return false;
+}
+
+VMS_OWNER_API bool vms_rtree_first_overlap(const vms_rtree_t *t, uint64_t f, uint64_t l,
+                                           vms_rtree_entry_t *out) {
+    vms__ovwalk_t w;
+    vms__ov_start(&w, t);
+    if (w.state) return false;
+    while (vms__ov_step(&w, f, l)) {
+    }
+    if (w.state != 1) return false;
+    *out = w.e;
+    return true;
 }
 
 /* Advance the iterator to the next overlapping entry at or after its position. Children are
@@ -1107,13 +1145,24 @@ VMS__PRIVATE bool vms__closed(uint64_t va, uint64_t len, uint64_t *last) {
 /* First overlap among readers and writers (or only writers), lowest start first. */
 VMS__PRIVATE bool vms__first_in(const vms_owner_t *o, uint64_t f, uint64_t l, bool readers,
                                 bool writers, vms_lease_t *out) {
-    vms_rtree_entry_t r, w;
-    bool hr = readers && vms_rtree_first_overlap(&o->readers, f, l, &r);
-    bool hw = writers && vms_rtree_first_overlap(&o->writers, f, l, &w);
+    vms__ovwalk_t r, w;
+    bool hr, hw;
     uint32_t idx;
+    vms__ov_start(&r, &o->readers);
+    vms__ov_start(&w, &o->writers);
+    if (!readers) r.state = 2;
+    if (!writers) w.state = 2;
+    /* Both descents in lockstep: their cache misses overlap. */
+    for (;;) {
+        bool more_r = r.state == 0 && vms__ov_step(&r, f, l);
+        bool more_w = w.state == 0 && vms__ov_step(&w, f, l);
+        if (!more_r && !more_w) break;
+    }
+    hr = r.state == 1;
+    hw = w.state == 1;
     if (!hr && !hw) return false;
-    if (hr && hw) idx = w.first < r.first ? w.ref : r.ref;
-    else idx = hr ? r.ref : w.ref;
+    if (hr && hw) idx = w.e.first < r.e.first ? w.e.ref : r.e.ref;
+    else idx = hr ? r.e.ref : w.e.ref;
     if (out) *out = vms__handle(idx, o->slots[idx].gen);
     return true;
 }

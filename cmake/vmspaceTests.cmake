@@ -71,6 +71,27 @@ if(TARGET vmspace_test_support)
     endforeach()
 endif()
 
+# The range-tree tests again with the narrower 4-line (256-byte) nodes, so that both node
+# sizes keep their splits, merges and maxima right (every unit must agree on the size).
+if(TARGET vmspace_test_support)
+    add_library(vmspace_test_support_n4 OBJECT ${VMSPACE_TEST_SUPPORT_SOURCES})
+    vmspace_test_target(vmspace_test_support_n4)
+    target_compile_definitions(vmspace_test_support_n4 PUBLIC VMSPACE_RTREE_NODE_LINES=4)
+    target_include_directories(vmspace_test_support_n4 PUBLIC "${VMSPACE_TESTS_DIR}")
+    target_link_libraries(vmspace_test_support_n4 PUBLIC
+        vmspace::vmspace Criterion::Criterion xxHash::xxHash)
+    foreach(_vms_name test_range_tree test_owner_diff)
+        if(NOT EXISTS "${VMSPACE_TESTS_DIR}/${_vms_name}.c")
+            continue()
+        endif()
+        add_executable(${_vms_name}_n4 "${VMSPACE_TESTS_DIR}/${_vms_name}.c")
+        vmspace_test_target(${_vms_name}_n4)
+        target_link_libraries(${_vms_name}_n4 PRIVATE vmspace_test_support_n4)
+        add_test(NAME ${_vms_name}_n4 COMMAND ${_vms_name}_n4)
+        set_tests_properties(${_vms_name}_n4 PROPERTIES LABELS "unit" TIMEOUT 600)
+    endforeach()
+endif()
+
 # ---------------------------------------------------------------------------------------------
 # Compile matrix. These targets stay out of `all`: each test builds its own target and then runs
 # it, so one configuration that fails to compile is one failing test, not a broken build.
