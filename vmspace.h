@@ -141,7 +141,8 @@ extern "C" {
     X(CONFLICT, "the lease would overlap a conflicting lease")                        \
     X(STALE, "lease handle is stale or forged")                                       \
     X(PERM, "the range lacks the rights the lease needs")                             \
-    X(INACTIVE, "the owner is inactive")
+    X(INACTIVE, "the owner is inactive")                                              \
+    X(TAMPERED, "a reader's bytes changed while it was held (debug builds)")
 
 /* Position of each code in the map (1, 2, ...); the public codes are their negatives. */
 enum vms__err_index {

@@ -328,8 +328,9 @@ VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_
                                     uint64_t len, vms_lease_t *out, vms_lease_t *blocker);
 /* End a lease. Works on an inactive owner too.
  * @return VMS_OK, VMS_ERR_STALE (not a live lease: nothing changes), and under VMSPACE_DEBUG
- *         VMS_ERR_FAULT for a reader whose bytes changed while it lived (a write went around
- *         the owner); the lease is ended all the same. */
+ *         for a reader: VMS_ERR_TAMPERED if its bytes changed while it lived (a write went
+ *         around the owner), VMS_ERR_FAULT if part of its range was unmapped around the
+ *         owner. Either way the lease is ended all the same. */
 VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l);
 /* Whether l is a live lease of this owner. */
 VMS_OWNER_API bool vms_lease_is_live(const vms_owner_t *o, vms_lease_t l);
@@ -1261,9 +1262,10 @@ VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l) {
 #ifdef VMSPACE_DEBUG
     if (s->kind == VMS_LEASE_READ) {
         uint64_t h = 0;
-        if (vms__bytes_digest(o->space, s->first, s->last, &h) != VMS_OK ||
-            h != s->bytes_digest)
-            rc = VMS_ERR_FAULT;
+        if (vms__bytes_digest(o->space, s->first, s->last, &h) != VMS_OK)
+            rc = VMS_ERR_FAULT; /* part of the range was unmapped around the owner */
+        else if (h != s->bytes_digest)
+            rc = VMS_ERR_TAMPERED; /* written around the owner */
     }
 #endif
     if (s->kind == VMS_LEASE_WRITE) {

@@ -648,12 +648,15 @@ ParameterizedTest(cat_row_t *r, catalogue, bad_input, .init = cat_setup, .fini =
 #endif
 }
 
-/* The table names every error code of both headers at least once, and has at least 40 rows. */
+/* The table names every error code of both headers at least once, and has at least 40 rows.
+ * TAMPERED is the exception: it is not refused input (the release still ends the lease) but
+ * a debug finding, tested in test_owner_checker's write_under_a_reader. */
 Test(catalogue, every_error_code_has_a_row) {
     size_t n = sizeof cat_rows / sizeof cat_rows[0];
     cr_expect(ge(sz, n, 40));
     for (int code = 1; code <= VMS__ERR_COUNT; code++) {
         bool seen = false;
+        if (-code == VMS_ERR_TAMPERED) continue;
         for (size_t i = 0; i < n; i++) seen |= cat_rows[i].want == -code;
         cr_expect(seen, "no catalogue row expects %s", vms_err_name(-code));
     }

@@ -642,7 +642,7 @@ Test(owner_checker, views_changed_around_the_owner) {
 }
 
 /* A write that goes around the owner into a reader's memory: the check names it, the owner's
- * own per-operation check does not (too costly), and release reports it with VMS_ERR_FAULT. */
+ * own per-operation check does not (too costly), and release reports it with VMS_ERR_TAMPERED. */
 Test(owner_checker, write_under_a_reader) {
     fx_t f;
     fx_init(&f, true, true);
@@ -658,10 +658,10 @@ Test(owner_checker, write_under_a_reader) {
     expect_clause(&f.o, "reader_bytes_unchanged");
     take(&f, VMS_LEASE_READ, 30, 1);
     cr_expect(eq(int, f.hook_calls, 0));
-    cr_expect(eq(int, vms_lease_release(&f.o, r), VMS_ERR_FAULT));
+    cr_expect(eq(int, vms_lease_release(&f.o, r), VMS_ERR_TAMPERED));
     cr_expect(not(vms_lease_is_live(&f.o, r)), "the lease ends all the same");
     expect_clause(&f.o, "reader_bytes_unchanged"); /* r2 still sees it */
-    cr_expect(eq(int, vms_lease_release(&f.o, r2), VMS_ERR_FAULT));
+    cr_expect(eq(int, vms_lease_release(&f.o, r2), VMS_ERR_TAMPERED));
     expect_clean(&f.o);
     /* A fresh reader fingerprints the new bytes. */
     vms_lease_t r3 = take(&f, VMS_LEASE_READ, 2, 3);

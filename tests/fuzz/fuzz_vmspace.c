@@ -1445,12 +1445,22 @@ static void fz_owner_create(void) {
 }
 
 static void fz_release(fz_lease_t *l) {
-    bool changed = fz_bytes_hash(l->va, l->len) != l->bytes;
-    int rc = vms_lease_release(&fz_o, l->h);
+    bool changed = fz_bytes_hash(l->va, l->len) != l->bytes, hole = false;
+    uint64_t a;
+    int rc;
+    for (a = fm_lin(l->va); a < fm_lin(l->va) + l->len; a = (a | 0xfff) + 1)
+        if (!fm_find(&fz_m, a)) hole = true;
+    rc = vms_lease_release(&fz_o, l->h);
 #ifdef VMSPACE_DEBUG
-    FZ_ERR(rc, l->kind == VMS_LEASE_READ && changed ? VMS_ERR_FAULT : VMS_OK, "release");
+    /* A reader whose range lost a page: FAULT; whose bytes changed: TAMPERED. */
+    FZ_ERR(rc,
+           l->kind != VMS_LEASE_READ ? VMS_OK
+           : hole                    ? VMS_ERR_FAULT
+           : changed                 ? VMS_ERR_TAMPERED
+                                     : VMS_OK,
+           "release");
 #else
-    (void)changed;
+    (void)changed, (void)hole;
     FZ_ERR(rc, VMS_OK, "release");
 #endif
     l->live = false;
