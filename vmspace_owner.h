@@ -1183,21 +1183,61 @@ VMS_OWNER_API bool vms_owner_first_overlap(const vms_owner_t *o, uint64_t va, ui
     return vms__first_in(o, va, last, true, true, out);
 }
 
+/* A walk over [first, last] one mapping at a time, shared by the rights check and the debug
+ * digests: each step gives the piece of the mapping that holds the current address, cut to
+ * the range. */
+typedef struct vms__piece_walk_s {
+    const vms_space_t *s;
+    uint64_t va, last;
+    bool done, hole; /* hole: the walk stopped at an unmapped address */
+} vms__piece_walk_t;
+
+typedef struct vms__piece_s {
+    uint64_t va, pa, len; /* the piece: [va, va + len) -> [pa, pa + len) */
+    vms_prop_t prop;
+} vms__piece_t;
+
+VMS__PRIVATE void vms__piece_start(vms__piece_walk_t *w, const vms_space_t *s, uint64_t first,
+                                   uint64_t last) {
+    w->s = s;
+    w->va = first;
+    w->last = last;
+    w->done = w->hole = false;
+}
+
+/* @return false at the end of the range or at a hole (then w->hole). */
+VMS__PRIVATE bool vms__piece_next(vms__piece_walk_t *w, vms__piece_t *p) {
+    vms_mapping_t m;
+    uint64_t end;
+    if (w->done) return false;
+    if (vms_space_query(w->s, w->va, &m) != VMS_OK) {
+        w->done = w->hole = true;
+        return false;
+    }
+    end = m.va + m.size - 1u; /* last byte of the mapping; cannot wrap */
+    if (end >= w->last) {
+        end = w->last;
+        w->done = true;
+    }
+    p->va = w->va;
+    p->pa = m.pa + (w->va - m.va);
+    p->len = end - w->va + 1u;
+    p->prop = m.prop;
+    w->va = end + 1u;
+    return true;
+}
+
 /* Whether [first, last] is wholly mapped with the rights in `need`. @return VMS_OK,
  * VMS_ERR_NOENT (a hole comes first) or VMS_ERR_PERM (a page without the rights comes
  * first). */
 VMS__PRIVATE int vms__range_rights(const vms_space_t *s, uint64_t first, uint64_t last,
                                    vms_prop_t need) {
-    uint64_t va = first;
-    vms_mapping_t m;
-    for (;;) {
-        uint64_t end;
-        if (vms_space_query(s, va, &m) != VMS_OK) return VMS_ERR_NOENT;
-        if ((m.prop & need) != need) return VMS_ERR_PERM;
-        end = m.va + m.size - 1u; /* last byte of the mapping; cannot wrap */
-        if (end >= last) return VMS_OK;
-        va = end + 1u;
-    }
+    vms__piece_walk_t w;
+    vms__piece_t p;
+    vms__piece_start(&w, s, first, last);
+    while (vms__piece_next(&w, &p))
+        if ((p.prop & need) != need) return VMS_ERR_PERM;
+    return w.hole ? VMS_ERR_NOENT : VMS_OK;
 }
 
 VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va,
@@ -1490,37 +1530,28 @@ VMS__PRIVATE int vms__view_digest(const vms_space_t *s, uint64_t first, uint64_t
     vms__hash_t h;
     uint64_t run[4] = {0, 0, 0, 0}; /* va, pa, len, prop */
     bool have = false;
-    uint64_t va = first;
     int rc = VMS_OK;
+    vms__piece_walk_t w;
+    vms__piece_t p;
     vms__hash_reset(&h);
-    for (;;) {
-        vms_mapping_t m;
-        uint64_t end, pa, prop;
-        if (vms_space_query(s, va, &m) != VMS_OK) {
-            rc = VMS_ERR_NOENT;
-            break;
-        }
-        if ((m.prop & need) != need) rc = VMS_ERR_PERM;
-        end = m.va + m.size - 1u;
-        if (end > last) end = last;
-        pa = m.pa + (va - m.va);
-        prop = (uint64_t)(m.prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY));
-        if (have && run[0] + run[2] == va && run[1] + run[2] == pa && run[3] == prop) {
-            run[2] += end - va + 1u;
+    vms__piece_start(&w, s, first, last);
+    while (vms__piece_next(&w, &p)) {
+        uint64_t prop = (uint64_t)(p.prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY));
+        if ((p.prop & need) != need) rc = VMS_ERR_PERM;
+        if (have && run[0] + run[2] == p.va && run[1] + run[2] == p.pa && run[3] == prop) {
+            run[2] += p.len;
         } else {
             if (have) vms__hash_update(&h, run, sizeof run);
-            run[0] = va;
-            run[1] = pa;
-            run[2] = end - va + 1u;
+            run[0] = p.va;
+            run[1] = p.pa;
+            run[2] = p.len;
             run[3] = prop;
             have = true;
         }
-        if (end == last) break;
-        va = end + 1u;
     }
     if (have) vms__hash_update(&h, run, sizeof run);
     *out = vms__hash_digest(&h);
-    return rc;
+    return w.hole ? VMS_ERR_NOENT : rc;
 }
 
 /* Digest of the bytes of [first, last] read through the direct map; a page that cannot be
@@ -1528,32 +1559,22 @@ VMS__PRIVATE int vms__view_digest(const vms_space_t *s, uint64_t first, uint64_t
 VMS__PRIVATE int vms__bytes_digest(const vms_space_t *s, uint64_t first, uint64_t last,
                                    uint64_t *out) {
     vms__hash_t h;
-    uint64_t va = first;
-    int rc = VMS_OK;
+    vms__piece_walk_t w;
+    vms__piece_t p;
     vms__hash_reset(&h);
-    for (;;) {
-        vms_mapping_t m;
-        uint64_t end, pa, n;
-        if (vms_space_query(s, va, &m) != VMS_OK) {
-            rc = VMS_ERR_NOENT;
-            break;
-        }
-        end = m.va + m.size - 1u;
-        if (end > last) end = last;
-        n = end - va + 1u;
-        pa = m.pa + (va - m.va);
-        if (pa >= s->prov.direct_map_lo && pa < s->prov.phys_limit &&
-            n <= s->prov.phys_limit - pa) {
-            vms__hash_update(&h, (const void *)(s->prov.direct_map + (uintptr_t)pa), (size_t)n);
+    vms__piece_start(&w, s, first, last);
+    while (vms__piece_next(&w, &p)) {
+        if (p.pa >= s->prov.direct_map_lo && p.pa < s->prov.phys_limit &&
+            p.len <= s->prov.phys_limit - p.pa) {
+            vms__hash_update(&h, (const void *)(s->prov.direct_map + (uintptr_t)p.pa),
+                             (size_t)p.len);
         } else {
-            uint64_t mark[2] = {va, 0xdeadu};
+            uint64_t mark[2] = {p.va, 0xdeadu};
             vms__hash_update(&h, mark, sizeof mark);
         }
-        if (end == last) break;
-        va = end + 1u;
     }
     *out = vms__hash_digest(&h);
-    return rc;
+    return w.hole ? VMS_ERR_NOENT : VMS_OK;
 }
 
 VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
