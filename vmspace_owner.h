@@ -799,6 +799,7 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
     uint32_t path[VMS_TREE_MAX_DEPTH];
     unsigned pidx[VMS_TREE_MAX_DEPTH];
     uint32_t x;
+    uint64_t gone;
     unsigned d, i;
     vms_rnode_t *nd;
     if (t->root == VMS_RTREE_NIL) return false;
@@ -816,11 +817,14 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
     for (i = 0; i < nd->n; i++)
         if (nd->u.l.first[i] == first && nd->u.l.ref[i] == ref) break;
     if (i == nd->n) return false;
+    gone = nd->u.l.last[i];
     vms__rnode_shift(nd, i + 1u, -1);
     nd->n--;
     t->count--;
     /* Bottom-up: fix underflow by borrowing from or merging with a sibling, and keep every
-     * maximum on the path exact (they can only have shrunk). */
+     * maximum on the path exact (they can only have shrunk). Once a node keeps its fill and
+     * its parent's maximum for it stands, nothing above changes: stop there. `gone` is the
+     * largest end that may have left the current subtree. */
     while (d > 0) {
         vms_rnode_t *p = &t->nodes[path[d - 1]];
         unsigned ci = pidx[d - 1];
@@ -828,7 +832,12 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
         nd = &t->nodes[path[d]];
         min = nd->leaf ? VMS_RTREE_LEAF_MIN : VMS_RTREE_INNER_MIN;
         if (nd->n >= min) {
-            p->u.in.max[ci] = vms__rnode_max(nd);
+            uint64_t m;
+            if (gone < p->u.in.max[ci]) break; /* the maximum was elsewhere */
+            m = vms__rnode_max(nd);
+            if (m == p->u.in.max[ci]) break;
+            gone = p->u.in.max[ci];
+            p->u.in.max[ci] = m;
         } else if (ci > 0) {
             uint32_t sx = p->u.in.child[ci - 1];
             vms_rnode_t *s = &t->nodes[sx];
@@ -916,10 +925,11 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
  * precedes the current subtree in key order does not exist; if an overlap exists at all, the
  * leftmost one is in the current subtree. At an inner node the first child whose maximum
  * reaches f is the only candidate: earlier children end before f, and if that child holds an
- * entry starting after l, every later child starts after l too. */
-/* A first-overlap descent that advances one level per call, so that the owner can walk its
- * two trees in lockstep: each step prefetches its next node before the other tree's step
- * reads, and the two trees' cache misses overlap instead of adding up. */
+ * entry starting after l, every later child starts after l too.
+ *
+ * The descent advances one level per call, so that the owner can walk its two trees in
+ * lockstep: each step prefetches its next node before the other tree's step reads, and the
+ * two trees' cache misses overlap instead of adding up. */
 typedef struct vms__ovwalk_s {
     const vms_rtree_t *t;
     uint32_t x;
@@ -940,7 +950,8 @@ VMS__PRIVATE bool vms__ov_step(vms__ovwalk_t *w, uint64_t f, uint64_t l) {
     if (!nd->leaf) {
         for (i = 0; i < nd->n && nd->u.in.max[i] < f; i++) {
         }
-        if (i == nd->n || (i > 0 && nd->u.in.first[i] > l)) {            w->state = 2;
+        if (i == nd->n || (i > 0 && nd->u.in.first[i] > l)) {
+            w->state = 2;
             return false;
         }
         w->x = nd->u.in.child[i];
