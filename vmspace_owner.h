@@ -1154,16 +1154,15 @@ VMS__PRIVATE bool vms__closed(uint64_t va, uint64_t len, uint64_t *last) {
     return true;
 }
 
-/* First overlap among readers and writers (or only writers), lowest start first. */
+/* First overlap among writers and (if `readers`) readers, lowest start first. */
 VMS__PRIVATE bool vms__first_in(const vms_owner_t *o, uint64_t f, uint64_t l, bool readers,
-                                bool writers, vms_lease_t *out) {
+                                vms_lease_t *out) {
     vms__ovwalk_t r, w;
     bool hr, hw;
     uint32_t idx;
     vms__ov_start(&r, &o->readers);
     vms__ov_start(&w, &o->writers);
     if (!readers) r.state = 2;
-    if (!writers) w.state = 2;
     /* Both descents in lockstep: their cache misses overlap. */
     for (;;) {
         bool more_r = r.state == 0 && vms__ov_step(&r, f, l);
@@ -1183,15 +1182,15 @@ VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind
                                             uint64_t va, uint64_t len, vms_lease_t *out) {
     uint64_t last;
     if (!vms__closed(va, len, &last)) return false;
-    if (kind == VMS_LEASE_WRITE) return vms__first_in(o, va, last, true, true, out);
-    return vms__first_in(o, va, last, !o->shared_reader, true, out);
+    if (kind == VMS_LEASE_WRITE) return vms__first_in(o, va, last, true, out);
+    return vms__first_in(o, va, last, !o->shared_reader, out);
 }
 
 VMS_OWNER_API bool vms_owner_first_overlap(const vms_owner_t *o, uint64_t va, uint64_t len,
                                            vms_lease_t *out) {
     uint64_t last;
     if (!vms__closed(va, len, &last)) return false;
-    return vms__first_in(o, va, last, true, true, out);
+    return vms__first_in(o, va, last, true, out);
 }
 
 /* A walk over [first, last] one mapping at a time, shared by the rights check and the debug
