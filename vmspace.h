@@ -695,8 +695,10 @@ VMS_API vms_space_t *vms_cpu_current(int cpu);
 #error "VMSPACE_SWTLB_ENTRIES must be a power of two, at least 4"
 #endif
 typedef struct vms_swtlb_entry_s {
-    uint64_t tag;  /* canonical va >> page shift, or UINT64_MAX when empty */
+    /* base first: a hit at any page size then loads base from the entry's own address, and
+     * a compiler that merges the three hit paths needs no extra add to reach it. */
     uint64_t base; /* pa - va for the page: pa = va + base (mod 2^64) */
+    uint64_t tag;  /* canonical va >> page shift, or UINT64_MAX when empty */
 } vms_swtlb_entry_t;
 typedef struct vms_swtlb_s {
     const vms_space_t *space;
