@@ -123,7 +123,7 @@ extern "C" {
     X(ALIGN, "address, length or size not aligned to the page size")                  \
     X(ZEROLEN, "length is zero")                                                      \
     X(OVERFLOW, "range wraps around the address space or crosses the canonical hole") \
-    X(PHYS, "physical address beyond the 52-bit limit")                               \
+    X(PHYS, "physical address beyond the space's physical-address width")            \
     X(FLAGS, "unknown property or operation flag")                                    \
     X(CACHE, "unknown cache policy")                                                  \
     X(PAGESIZE, "page size is not 4 KiB, 2 MiB or 1 GiB")                             \
@@ -142,7 +142,8 @@ extern "C" {
     X(STALE, "lease handle is stale or forged")                                       \
     X(PERM, "the range lacks the rights the lease needs")                             \
     X(INACTIVE, "the owner is inactive")                                              \
-    X(TAMPERED, "a reader's bytes changed while it was held (debug builds)")
+    X(TAMPERED, "a reader's bytes changed while it was held (debug builds)")          \
+    X(SMALL, "memory too small for the arena's metadata and a root table")
 
 /* Position of each code in the map (1, 2, ...); the public codes are their negatives. */
 enum vms__err_index {
@@ -358,7 +359,8 @@ typedef struct vms_table_meta_s {
 } vms_table_meta_t;
 
 /* Physical memory for page tables. Contract for every hook:
- *   alloc_frame  hands out one 4 KiB-aligned frame below VMS_PHYS_LIMIT and stores its
+ *   alloc_frame  hands out one 4 KiB-aligned frame below the space's physical-address
+ *                limit (1 << vms_space_desc_t.phys_bits, 2^52 by default) and stores its
  *                physical address in *pa. If `zero` is true the frame must read as zeros;
  *                if false the caller will overwrite every byte. Returns VMS_OK or
  *                VMS_ERR_NOMEM (and then changes nothing).
@@ -384,9 +386,12 @@ typedef struct vms_provider_s {
  * the OS allows); physical addresses start at phys_base. The first frames hold the metadata
  * array. The arena also hands out data frames for callers to map. */
 typedef struct vms_arena_desc_s {
-    uint64_t size;      /* bytes to reserve; 0 = 1 GiB. Rounded up to 2 MiB. */
+    uint64_t size;      /* bytes of the arena; 0 = 1 GiB (only when the arena reserves its own
+                         * memory). Reserved memory is rounded up to 4 KiB; the caller's
+                         * memory must be a multiple of 4 KiB and is never rounded. */
     uint64_t phys_base; /* physical address of the first byte; 0 = 16 MiB. 2 MiB aligned. */
-    void *memory;       /* caller's memory (size bytes, 4 KiB aligned); NULL = reserve it */
+    void *memory;       /* caller's memory (size bytes, 4 KiB aligned); NULL = reserve it.
+                         * The arena touches exactly these bytes and no others. */
 } vms_arena_desc_t;
 
 typedef struct vms_arena_s {
@@ -400,8 +405,15 @@ typedef struct vms_arena_s {
     bool owns_memory;
 } vms_arena_t;
 
-/* Set up an arena. @return VMS_OK, VMS_ERR_ALIGN (phys_base or memory misaligned),
- * VMS_ERR_PHYS (range beyond 52 bits), VMS_ERR_NOMEM (reservation failed), VMS_ERR_ARG. */
+/* Bytes of metadata an arena of `size` bytes keeps in its first frames (8 per frame, rounded
+ * up to whole frames): tables and data frames start after them. */
+VMS_INLINE uint64_t vms_arena_meta_bytes(uint64_t size) {
+    return ((size >> 12) * 8u + 4095u) & ~(uint64_t)4095u;
+}
+/* Set up an arena. @return VMS_OK, VMS_ERR_ALIGN (phys_base, memory or the size of the
+ * caller's memory misaligned), VMS_ERR_SMALL (the caller's memory holds no frame beyond the
+ * metadata), VMS_ERR_PHYS (range beyond 52 bits), VMS_ERR_NOMEM (reservation failed),
+ * VMS_ERR_ARG. */
 VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc);
 /* Release the arena's memory (if it reserved it). */
 VMS_API void vms_arena_destroy(vms_arena_t *a);
@@ -445,6 +457,9 @@ typedef struct vms_space_desc_s {
     void *hook_user;                /* passed to flush and load_cr3 */
     uint32_t flush_threshold;       /* pages before a batch becomes "flush all"; 0 = 32 */
     bool pcid;                      /* give the space a PCID per CPU (see vms_space_activate) */
+    unsigned phys_bits;             /* the CPU's physical-address width (MAXPHYADDR), 32..52;
+                                     * 0 = 52. Entry address bits at or above it are reserved:
+                                     * maps beyond it fail with VMS_ERR_PHYS. */
 } vms_space_desc_t;
 
 typedef struct vms_space_s {
@@ -453,7 +468,10 @@ typedef struct vms_space_s {
     uintptr_t direct_map;
     int levels;
     uint32_t flush_threshold;
-    uint64_t generation; /* bumped whenever a translation is removed, weakened or changed */
+    uint64_t generation; /* bumped whenever a translation is removed, weakened or changed;
+                          * never repeats across the destroy and re-init of one struct */
+    uint64_t tables_freed; /* bumped whenever a table is unhooked: cursors re-walk on a change */
+    uint64_t phys_limit;   /* 1 << the physical-address width */
     vms_provider_t prov;
     vms_arena_t arena; /* the embedded arena when desc->provider was NULL */
     bool owns_arena;
@@ -536,13 +554,15 @@ VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, 
 
 /* A cursor over [start, end) of one space. It keeps the tables of its current walk in
  * path[], so consecutive operations touch only the current table and climb only at table
- * boundaries. Operations that remove or weaken translations gather their flushes in `batch`;
+ * boundaries. A cursor may stay open across other operations on its space: when any of them
+ * unhooked a table, its next call notices (one compare) and walks again from the root. Operations that remove or weaken translations gather their flushes in `batch`;
  * vms_cursor_close dispatches them (and then frees table pages the operations emptied). */
 typedef struct vms_cursor_s {
     vms_space_t *space;
     uint64_t va, start, end;
     int level;                  /* lowest level with a valid table in path[] */
     uint64_t *path[6];          /* path[l] = table at level l covering va, for l >= level */
+    uint64_t tables_seen;       /* space->tables_freed when path[] was last valid */
     vms_flush_batch_t batch;
 } vms_cursor_t;
 
@@ -772,19 +792,33 @@ VMS_API int vms_write_val(vms_space_t *s, uint64_t va, const void *src, uint64_t
 VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const char *line),
                             void *user);
 /* Saved file: a 64-byte little-endian header, then the raw arena bytes from phys_base.
- *   0: magic "VMSPACE1" | 8: u32 version (1) | 12: u32 levels | 16: u64 root_pa
- *   24: u64 phys_base | 32: u64 length of the arena image | 40: u64 arena free-list head
+ *   0: magic "VMSPACE1" | 8: u32 version (1) | 12: u8 levels | 13: u8 physical-address
+ *   width (0 = 52) | 14: u16 zero | 16: u64 root_pa | 24: u64 phys_base
+ *   32: u64 length of the arena image (the rest of the file) | 40: u64 arena free-list head
  *   48: u64 arena frames in use | 56: u64 arena size (bytes reserved)
  * The image holds the tables, the data frames and the arena's metadata array, so an
- * emulator can load it at phys_base and point CR3 at root_pa. */
+ * emulator can load it at phys_base and point CR3 at root_pa.
+ *
+ * Loading trusts nothing in the file. The header must agree with the file's length and with
+ * itself; the tables must form a tree under the root (each table reached once, at one level,
+ * inside the image, never on the metadata frames); every entry must be one the library
+ * could have written at its level and width (no reserved bits, huge pages only at 2 MiB and
+ * 1 GiB, aligned) and each table must sit at the level the saved metadata gives it; the free
+ * list must be frames of the image that hold no table, each once. Child counts, counters and
+ * frames in use are recomputed. Any breach is VMS_ERR_FORMAT, and a failed load leaves
+ * nothing allocated. Leaves may map any frame, the arena's own included (a kernel's direct
+ * map covers its page tables), so what a copy writes through such a mapping is the caller's
+ * business, as on hardware. */
 #define VMS_SAVE_MAGIC "VMSPACE1"
 #ifndef VMSPACE_NO_STDLIB
 /* Save a space that uses the embedded arena. @return VMS_OK, VMS_ERR_ARG (not an arena
  * space), VMS_ERR_IO. */
 VMS_API int vms_space_save(const vms_space_t *s, const char *path);
-/* Load a saved space into s (a new arena). @return VMS_OK, VMS_ERR_IO, VMS_ERR_FORMAT,
- * VMS_ERR_NOMEM. */
+/* Load a saved space into s (a new arena). @return VMS_OK, VMS_ERR_ARG, VMS_ERR_IO,
+ * VMS_ERR_FORMAT, VMS_ERR_NOMEM. */
 VMS_API int vms_space_load(vms_space_t *s, const char *path);
+/* The same from the bytes of a saved file in memory (len bytes at data, header included). */
+VMS_API int vms_space_load_mem(vms_space_t *s, const void *data, size_t len);
 #endif
 
 /* >>debug ------------------------------------------------------------------------------- */
@@ -883,13 +917,19 @@ VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc) {
     if (!a) return VMS_ERR_ARG;
     if (desc) d = *desc;
     else VMS_MEMSET(&d, 0, sizeof d);
-    if (!d.size) d.size = VMS__ARENA_DEFAULT_SIZE;
     if (!d.phys_base) d.phys_base = VMS__ARENA_DEFAULT_PHYS;
-    if (d.size > VMS_PHYS_LIMIT) return VMS_ERR_PHYS;
-    d.size = (d.size + VMS_PAGE_2M - 1) & ~(VMS_PAGE_2M - 1);
     if (d.phys_base & (VMS_PAGE_2M - 1)) return VMS_ERR_ALIGN;
+    if (d.memory) {
+        /* The caller's bytes are all there is: no default size, no rounding. */
+        if (((uintptr_t)d.memory | d.size) & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+        if (d.size <= vms_arena_meta_bytes(d.size)) return VMS_ERR_SMALL;
+    } else {
+        if (!d.size) d.size = VMS__ARENA_DEFAULT_SIZE;
+        if (d.size > VMS_PHYS_LIMIT) return VMS_ERR_PHYS;
+        d.size = (d.size + VMS_PAGE_4K - 1) & ~(VMS_PAGE_4K - 1);
+        if (d.size <= vms_arena_meta_bytes(d.size)) d.size += VMS_PAGE_4K;
+    }
     if (d.phys_base >= VMS_PHYS_LIMIT || d.size > VMS_PHYS_LIMIT - d.phys_base) return VMS_ERR_PHYS;
-    if (d.memory && ((uintptr_t)d.memory & (VMS_PAGE_4K - 1))) return VMS_ERR_ALIGN;
     VMS_MEMSET(a, 0, sizeof *a);
     if (d.memory) {
         a->base = (uint8_t *)d.memory;
@@ -923,7 +963,7 @@ VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc) {
     a->size = d.size;
     a->phys_base = d.phys_base;
     /* The metadata array (8 bytes per frame) sits in the first frames of the arena. */
-    meta_bytes = ((d.size >> 12) * sizeof(vms_table_meta_t) + VMS_PAGE_4K - 1) & ~(VMS_PAGE_4K - 1);
+    meta_bytes = vms_arena_meta_bytes(d.size);
     if (!a->owns_memory) VMS_MEMSET(a->base, 0, meta_bytes);
     a->bump = meta_bytes;
     return VMS_OK;
@@ -1057,11 +1097,51 @@ VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t le
     return VMS_OK;
 }
 
-VMS__PRIVATE int vms__check_pa(uint64_t pa, uint64_t len) {
+VMS__PRIVATE int vms__check_pa(const vms_space_t *s, uint64_t pa, uint64_t len) {
     if (pa & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
-    if (pa >= VMS_PHYS_LIMIT || len > VMS_PHYS_LIMIT - pa) return VMS_ERR_PHYS;
+    if (pa >= s->phys_limit || len > s->phys_limit - pa) return VMS_ERR_PHYS;
     return VMS_OK;
 }
+
+/* The clause an entry at level l breaks, or NULL: the rules of every entry the library
+ * writes, shared by the debug check and the loader. Unused entries are zero; used ones have
+ * P or the no-access mark, not both; huge leaves sit only at levels 2 and 3, aligned; no
+ * address bit at or above the physical-address width; leaves keep bits 54..62 clear (the
+ * library never sets them); tables are exactly P|RW|US (the CPU may add A). */
+VMS__PRIVATE const char *vms__entry_fault(const vms_space_t *s, uint64_t e, int l) {
+    if (!vms_pte_is_used(e)) return e ? "unused_entry_zero" : NULL;
+    if (l >= 4 && (e & VMS_PTE_PS)) return "no_huge_above_1g";
+    if (e & VMS_PTE_ADDR_MASK & ~(s->phys_limit - 1u)) return "phys_width";
+    if (vms_pte_is_leaf(e, l)) {
+        uint64_t low = (e & VMS_PTE_ADDR_MASK) & (VMS__SIZE(l) - 1u);
+        if (l >= 2) low &= ~VMS_PTE_PAT_HUGE;
+        if (low) return "leaf_aligned";
+        if (e & ((uint64_t)0x1ff << 54)) return "reserved_bits_clear";
+        if ((e & VMS_PTE_P) && (e & VMS_PTE_NOACCESS)) return "noaccess_only_when_not_present";
+        return NULL;
+    }
+    if ((e & ~VMS_PTE_ADDR_MASK & ~VMS_PTE_A) != VMS_PTE_TABLE) return "table_entry_bits";
+    return NULL;
+}
+
+#ifdef VMSPACE_DEBUG
+VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi);
+/* Every mutating call ends by checking the tables that cover what it touched... */
+#define VMS__CHECK_SPAN(s, lo, hi) VMS_ASSERT((lo) >= (hi) || !vms__check_span((s), (lo), (hi)))
+/* ...or, when it wrote into one table only, that table: its entries and its child count. */
+VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int l) {
+    unsigned k, used = 0;
+    for (k = 0; k < 512; k++) {
+        if (vms__entry_fault(s, t[k], l)) return false;
+        used += vms_pte_is_used(t[k]);
+    }
+    return used == vms__meta(s, t)->children;
+}
+#define VMS__CHECK_TABLE(s, t, l) VMS_ASSERT(vms__check_table((s), (t), (l)))
+#else
+#define VMS__CHECK_SPAN(s, lo, hi) ((void)0)
+#define VMS__CHECK_TABLE(s, t, l) ((void)0)
+#endif
 
 /* >>impl-flush */
 
@@ -1093,6 +1173,9 @@ VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t) {
     VMS_MEMCPY(t, &c->batch.deferred_head, 8);
     c->batch.deferred_head = vms__pa_of(c->space, t);
     c->space->table_pages--;
+    /* Other cursors re-walk; this one keeps its path right itself. */
+    c->space->tables_freed++;
+    c->tables_seen++;
 }
 
 VMS_API void vms_cursor_flush(vms_cursor_t *c) {
@@ -1190,6 +1273,16 @@ VMS__PRIVATE void vms__cursor_init_lin(vms_cursor_t *c, vms_space_t *s, uint64_t
     c->end = end;
     c->level = s->levels;
     c->path[s->levels] = vms__tbl(s, s->root_pa);
+    c->tables_seen = s->tables_freed;
+}
+
+/* Another operation unhooked tables since this cursor last looked, so its path may hold
+ * freed ones: drop the path to the root. Every call that reads the path starts here. */
+VMS__PRIVATE void vms__cursor_sync(vms_cursor_t *c) {
+    if (VMS_UNLIKELY(c->tables_seen != c->space->tables_freed)) {
+        c->level = c->space->levels;
+        c->tables_seen = c->space->tables_freed;
+    }
 }
 
 VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len) {
@@ -1233,6 +1326,7 @@ VMS_API int vms_cursor_query(vms_cursor_t *c, vms_mapping_t *out) {
     uint64_t e;
     int l;
     if (c->va >= c->end) return VMS_ERR_RANGE;
+    vms__cursor_sync(c);
     e = vms__descend(c, 1);
     l = c->level;
     if (vms_pte_is_used(e)) {
@@ -1264,6 +1358,7 @@ VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found)
     if (!len) return VMS_ERR_ZEROLEN;
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
+    vms__cursor_sync(c);
     err = vms__find(c, c->va + len);
     if (!err && found) *found = vms_cursor_addr(c);
     return err;
@@ -1272,6 +1367,7 @@ VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found)
 VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out) {
     uint64_t e, next;
     int l;
+    vms__cursor_sync(c);
     if (vms__find(c, c->end) != VMS_OK) return false;
     e = c->path[c->level][vms_addr_index(c->va, c->level)];
     l = c->level;
@@ -1340,6 +1436,7 @@ VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cu
             if (defer) vms__defer_free(defer, tb[l]);
             else {
                 s->table_pages--;
+                s->tables_freed++;
                 s->prov.free_frame(s->prov.user, vms__pa_of(s, tb[l]));
             }
             if (l == top) return;
@@ -1469,8 +1566,9 @@ VMS__PRIVATE int vms__map(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t
     return err;
 }
 
-VMS__PRIVATE int vms__check_map_args(uint64_t pa, uint64_t len, vms_prop_t prop, uint32_t flags) {
-    int err = vms__check_pa(pa, len);
+VMS__PRIVATE int vms__check_map_args(const vms_space_t *s, uint64_t pa, uint64_t len,
+                                     vms_prop_t prop, uint32_t flags) {
+    int err = vms__check_pa(s, pa, len);
     if (err) return err;
     if (flags & ~VMS_MAP_FLAGS_MASK) return VMS_ERR_FLAGS;
     return vms_prop_check(prop);
@@ -1479,7 +1577,7 @@ VMS__PRIVATE int vms__check_map_args(uint64_t pa, uint64_t len, vms_prop_t prop,
 VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
                                 vms_prop_t prop, uint32_t flags) {
     int err = vms_space_check_range(s, va, len);
-    return err ? err : vms__check_map_args(pa, len, prop, flags);
+    return err ? err : vms__check_map_args(s, pa, len, prop, flags);
 }
 
 VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
@@ -1488,9 +1586,12 @@ VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms
     if (!len) return VMS_ERR_ZEROLEN;
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
-    err = vms__check_map_args(pa, len, prop, flags);
+    err = vms__check_map_args(c->space, pa, len, prop, flags);
     if (err) return err;
-    return vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
+    vms__cursor_sync(c);
+    err = vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
+    VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : len), c->va + (err ? len : 0));
+    return err;
 }
 
 VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
@@ -1500,9 +1601,10 @@ VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop
     if (!L) return VMS_ERR_PAGESIZE;
     if ((c->va | pa) & (size - 1u)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || size > c->end - c->va) return VMS_ERR_RANGE;
-    err = vms__check_map_args(pa, size, prop, flags);
+    err = vms__check_map_args(c->space, pa, size, prop, flags);
     if (err) return err;
     /* Fast path: the table is on the path and the slot is empty. */
+    vms__cursor_sync(c);
     e = vms__descend(c, L);
     if (c->level == L && !vms_pte_is_used(e)) {
         vms_space_t *s = c->space;
@@ -1510,10 +1612,13 @@ VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop
         t[vms_addr_index(c->va, L)] = vms_pte_encode(pa, prop, L);
         vms__meta(s, t)->children++;
         s->mapped_bytes[L - 1] += size;
+        VMS__CHECK_TABLE(s, t, L);
         vms__move(c, c->va + size);
         return VMS_OK;
     }
-    return vms__map(c, pa, size, prop, L, (flags & VMS_MAP_REPLACE) != 0);
+    err = vms__map(c, pa, size, prop, L, (flags & VMS_MAP_REPLACE) != 0);
+    VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : size), c->va + (err ? size : 0));
+    return err;
 }
 
 /* >>impl-unmap-protect */
@@ -1658,11 +1763,13 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, int op, vms_prop_t p
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     end = c->va + len;
+    vms__cursor_sync(c);
     need = vms__edge_splits(s, c->va, end);
     err = vms__reserve(s, &r, 0, need);
     if (err) return err;
     vms__change_pass(c, end, op, prop, &r, done);
     vms__reserve_release(s, &r);
+    VMS__CHECK_SPAN(s, end - len, end);
     return VMS_OK;
 }
 
@@ -1689,6 +1796,7 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     limit = c->va + len;
+    vms__cursor_sync(c);
     err = vms__find(c, limit);
     if (err) return err;
     {
@@ -1723,11 +1831,39 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
             vms__change_pass(c, base + sz, VMS__OP_PROTECT, prop, NULL, NULL);
             if (done) vms__fill_mapping(s, base, t[vms_addr_index(base, l)], l, done);
         }
+        /* The splits reach back to the start of the huge page the range began in. */
+        VMS__CHECK_SPAN(s, base & ~(VMS_PAGE_1G - 1u), limit);
         return VMS_OK;
     }
 }
 
 /* >>impl-space */
+
+/* A software TLB remembers its space by address and generation, so the generations of one
+ * struct must never repeat, even when it is destroyed and initialised (or loaded) again: a
+ * space starts above every generation a destroyed space reached. This floor is the one
+ * process-wide word of the library; like Linux's mm context ids it only ever grows, so two
+ * users of it cannot collide. */
+static uint64_t vms__generation_floor;
+
+VMS__PRIVATE uint64_t vms__generation_start(void) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_add_fetch(&vms__generation_floor, 1, __ATOMIC_RELAXED);
+#else
+    return ++vms__generation_floor;
+#endif
+}
+
+VMS__PRIVATE void vms__generation_retire(uint64_t g) {
+#if defined(__GNUC__) || defined(__clang__)
+    uint64_t cur = __atomic_load_n(&vms__generation_floor, __ATOMIC_RELAXED);
+    while (cur < g && !__atomic_compare_exchange_n(&vms__generation_floor, &cur, g, true,
+                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+#else
+    if (vms__generation_floor < g) vms__generation_floor = g;
+#endif
+}
 
 VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     vms_space_desc_t d;
@@ -1741,8 +1877,18 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     if (!d.levels) d.levels = 4;
     if (d.levels != 4 && d.levels != 5) return VMS_ERR_LEVELS;
     if (d.provider && (!d.provider->alloc_frame || !d.provider->free_frame)) return VMS_ERR_ARG;
+    if (!d.phys_bits) d.phys_bits = VMS_PHYS_BITS;
+    if (d.phys_bits < 32 || d.phys_bits > VMS_PHYS_BITS) return VMS_ERR_PHYS;
+    if (!d.provider) {
+        /* The arena's frames must fit in table entries of this width. */
+        uint64_t lo = d.arena.phys_base ? d.arena.phys_base : VMS__ARENA_DEFAULT_PHYS;
+        uint64_t len = d.arena.size ? d.arena.size : VMS__ARENA_DEFAULT_SIZE;
+        if (lo >= ((uint64_t)1 << d.phys_bits) || len > ((uint64_t)1 << d.phys_bits) - lo)
+            return VMS_ERR_PHYS;
+    }
     VMS_MEMSET(s, 0, sizeof *s);
     s->levels = d.levels;
+    s->phys_limit = (uint64_t)1 << d.phys_bits;
     s->flush_threshold = d.flush_threshold ? d.flush_threshold : 32u;
     s->flush = d.flush;
     s->load_cr3 = d.load_cr3;
@@ -1770,6 +1916,7 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     m->flags = 0;
     m->lock = 0;
     s->table_pages = 1;
+    s->generation = vms__generation_start();
     return VMS_OK;
 }
 
@@ -1777,6 +1924,7 @@ VMS_API int vms_space_destroy(vms_space_t *s) {
     if (s->active_cpus) return VMS_ERR_ACTIVE;
     vms__drop_subtree(s, vms__tbl(s, s->root_pa), s->levels, NULL);
     if (s->owns_arena) vms_arena_destroy(&s->arena);
+    vms__generation_retire(s->generation);
     VMS_MEMSET(s, 0, sizeof *s);
     return VMS_OK;
 }
@@ -2132,18 +2280,19 @@ VMS__PRIVATE void vms__put_size(vms__line_t *l, uint64_t bytes, int width) {
     }
 }
 
-VMS__PRIVATE void vms__dump_run(const vms_space_t *s, const vms_mapping_t *m, uint64_t len,
+VMS__PRIVATE void vms__dump_run(const vms_mapping_t *m, uint64_t len,
                                 void (*out)(void *, const char *), void *user) {
     static const char *const cache[8] = {"WB  ", "WT  ", "WC  ", "UC  ",
                                          "PAT4", "PAT5", "PAT6", "PAT7"};
     vms__line_t l;
     vms_prop_t p = m->prop;
-    int digits = s->levels == 5 ? 16 : 16;
     l.n = 0;
     l.buf[0] = 0;
-    vms__put_hex(&l, m->va, digits);
+    vms__put_hex(&l, m->va, 16);
     vms__put(&l, "-");
-    vms__put_hex(&l, m->va + len, digits);
+    /* A run that ends at the top of the high half ends at 2^64, which 64 bits cannot hold. */
+    if (m->va + len == 0) vms__put(&l, "0x10000000000000000");
+    else vms__put_hex(&l, m->va + len, 16);
     vms__put(&l, " ");
     vms__put_size(&l, len, 8);
     vms__put(&l, " ");
@@ -2188,11 +2337,11 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
             run_len += m.size;
             continue;
         }
-        if (run_len) vms__dump_run(s, &run, run_len, out, user);
+        if (run_len) vms__dump_run(&run, run_len, out, user);
         run = m;
         run_len = m.size;
     }
-    if (run_len) vms__dump_run(s, &run, run_len, out, user);
+    if (run_len) vms__dump_run(&run, run_len, out, user);
     l.n = 0;
     l.buf[0] = 0;
     vms__put(&l, "---[ table pages: ");
@@ -2230,6 +2379,9 @@ VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
     VMS_MEMCPY(h, VMS_SAVE_MAGIC, 8);
     h[8] = 1;
     h[12] = (uint8_t)s->levels;
+    if (s->phys_limit != VMS_PHYS_LIMIT) { /* 0 keeps files of the default width as before */
+        while (((uint64_t)1 << h[13]) < s->phys_limit) h[13]++;
+    }
     vms__le64(h + 16, s->root_pa);
     vms__le64(h + 24, s->arena.phys_base);
     vms__le64(h + 32, s->arena.bump);
@@ -2244,44 +2396,6 @@ VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
     return ok ? VMS_OK : VMS_ERR_IO;
 }
 
-/* Recount tables and mapped bytes of a loaded image, checking that every table lies inside
- * it, so a corrupt file cannot make later walks leave the arena. */
-VMS__PRIVATE int vms__recount(vms_space_t *s, uint64_t lo, uint64_t hi) {
-    uint64_t *tb[6];
-    unsigned ix[6];
-    int l = s->levels, top = s->levels;
-    uint64_t budget = (hi - lo) >> 12;
-    tb[l] = vms__tbl(s, s->root_pa);
-    ix[l] = 0;
-    s->table_pages = 1;
-    s->mapped_bytes[0] = s->mapped_bytes[1] = s->mapped_bytes[2] = 0;
-    for (;;) {
-        uint64_t e;
-        if (ix[l] == 512) {
-            if (l == top) return VMS_OK;
-            l++;
-            ix[l]++;
-            continue;
-        }
-        e = tb[l][ix[l]];
-        if (vms_pte_is_used(e)) {
-            if (vms_pte_is_leaf(e, l)) {
-                if (l > 3) return VMS_ERR_FORMAT;
-                s->mapped_bytes[l - 1] += VMS__SIZE(l);
-            } else {
-                uint64_t pa = e & VMS_PTE_ADDR_MASK;
-                if (l == 1 || pa < lo || pa >= hi || ++s->table_pages > budget)
-                    return VMS_ERR_FORMAT;
-                tb[l - 1] = vms__tbl(s, pa);
-                ix[l - 1] = 0;
-                l--;
-                continue;
-            }
-        }
-        ix[l]++;
-    }
-}
-
 VMS__PRIVATE bool vms__magic_differs(const uint8_t *h) {
     int i;
     for (i = 0; i < 8; i++)
@@ -2289,64 +2403,164 @@ VMS__PRIVATE bool vms__magic_differs(const uint8_t *h) {
     return false;
 }
 
-VMS_API int vms_space_load(vms_space_t *s, const char *path) {
-    uint8_t h[64];
+/* The header of a saved space, read and checked against the length of the data it heads. */
+typedef struct vms__image_s {
+    int levels;
+    unsigned phys_bits;
+    uint64_t root, base, len, free_head, size, meta;
+} vms__image_t;
+
+VMS__PRIVATE int vms__image_header(vms__image_t *im, const uint8_t *h, uint64_t data_len) {
+    uint64_t limit;
+    if (data_len < 64 || vms__magic_differs(h)) return VMS_ERR_FORMAT;
+    if ((vms__rd64(h + 8) & 0xffffffffu) != 1 || (h[12] != 4 && h[12] != 5) || h[14] || h[15])
+        return VMS_ERR_FORMAT;
+    im->levels = h[12];
+    im->phys_bits = h[13] ? h[13] : VMS_PHYS_BITS;
+    if (im->phys_bits < 32 || im->phys_bits > VMS_PHYS_BITS) return VMS_ERR_FORMAT;
+    limit = (uint64_t)1 << im->phys_bits;
+    im->root = vms__rd64(h + 16);
+    im->base = vms__rd64(h + 24);
+    im->len = vms__rd64(h + 32);
+    im->free_head = vms__rd64(h + 40);
+    im->size = vms__rd64(h + 56);
+    /* The image is exactly the rest of the data, inside the arena, inside the width. */
+    if (im->len != data_len - 64 || !im->len || (im->len & (VMS_PAGE_4K - 1))) return VMS_ERR_FORMAT;
+    if ((im->base & (VMS_PAGE_2M - 1)) || im->base >= limit) return VMS_ERR_FORMAT;
+    if (im->size < im->len || (im->size & (VMS_PAGE_4K - 1)) || im->size > limit - im->base)
+        return VMS_ERR_FORMAT;
+    /* The metadata array is part of the image, which bounds the arena by the data: no header
+     * can make a short file reserve more than 512 times its length. */
+    im->meta = vms_arena_meta_bytes(im->size);
+    if (im->len <= im->meta) return VMS_ERR_FORMAT;
+    if ((im->root & (VMS_PAGE_4K - 1)) || im->root < im->base + im->meta ||
+        im->root >= im->base + im->len)
+        return VMS_ERR_FORMAT;
+    if (vms__rd64(h + 48) > (im->len - im->meta) >> 12) return VMS_ERR_FORMAT; /* in use */
+    return VMS_OK;
+}
+
+/* Frame of the image at pa (a metadata slot to rebuild), or NULL outside the frames that may
+ * hold tables: past the metadata, before the end of the image. */
+VMS__PRIVATE vms_table_meta_t *vms__image_frame(const vms_space_t *s, const vms__image_t *im,
+                                                uint64_t pa) {
+    if ((pa & (VMS_PAGE_4K - 1)) || pa < im->base + im->meta || pa - im->base >= im->len)
+        return NULL;
+    return (vms_table_meta_t *)(s->prov.meta_map + (uintptr_t)(pa >> 12) * 8u);
+}
+
+#define VMS__FREE_MARK 0x40u
+
+/* Check and rebuild a loaded image in place. The image is hostile: the tables must form a
+ * tree (every table reached once, from the root, on a frame of the image past the metadata,
+ * at the level the saved metadata gives it, which is how a wrong level count shows), and
+ * every entry must obey the rules the library writes by (vms__entry_fault). Child counts,
+ * counters and frames in use are recomputed, never taken from the file; the free list must
+ * be frames of the image that hold no table, each once. O(image size). `saved` is the
+ * file's copy of the image, whose metadata the arena's copy overwrites. */
+VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const uint8_t *saved) {
+    uint64_t *tb[6];
+    unsigned ix[6], used[6];
+    uint64_t pa, tables = 1, i, frames = (im->len - im->meta) >> 12;
+    vms_table_meta_t *m;
+    int l = im->levels, top = im->levels;
+    /* The file's metadata is derived data: start from zero slots (level 0 = not a table). */
+    VMS_MEMSET(s->arena.base, 0, im->meta);
+    s->root_pa = im->root;
+    s->mapped_bytes[0] = s->mapped_bytes[1] = s->mapped_bytes[2] = 0;
+    tb[l] = vms__tbl(s, im->root);
+    ix[l] = used[l] = 0;
+    pa = im->root;
+    for (;;) {
+        uint64_t e;
+        if (ix[l] == 0 && used[l] == 0) { /* first visit of the table at pa */
+            m = vms__image_frame(s, im, pa);
+            if (!m || m->level) return VMS_ERR_FORMAT; /* outside, or reached before */
+            if (saved[((pa - im->base) >> 12) * 8u + 2u] != l) return VMS_ERR_FORMAT;
+            m->level = (uint8_t)l;
+        }
+        if (ix[l] == 512) {
+            if (l != top && !used[l]) return VMS_ERR_FORMAT; /* an empty table */
+            vms__meta(s, tb[l])->children = (uint16_t)used[l];
+            if (l == top) break;
+            l++;
+            ix[l]++;
+            continue;
+        }
+        e = tb[l][ix[l]];
+        if (vms__entry_fault(s, e, l)) return VMS_ERR_FORMAT;
+        if (vms_pte_is_used(e)) {
+            used[l]++;
+            if (!vms_pte_is_leaf(e, l)) {
+                pa = e & VMS_PTE_ADDR_MASK;
+                tables++;
+                l--;
+                tb[l] = vms__tbl(s, pa);
+                ix[l] = used[l] = 0;
+                continue;
+            }
+            s->mapped_bytes[l - 1] += VMS__SIZE(l);
+        }
+        ix[l]++;
+    }
+    /* The free list: frames of the image that hold no table, each once. */
+    for (pa = im->free_head; pa; VMS_MEMCPY(&pa, vms__tbl(s, pa), 8)) {
+        m = vms__image_frame(s, im, pa);
+        if (!m || m->level || m->flags) return VMS_ERR_FORMAT;
+        m->flags = VMS__FREE_MARK;
+    }
+    for (i = 0; i < frames; i++) vms__image_frame(s, im, im->base + im->meta + (i << 12))->flags = 0;
+    s->table_pages = tables;
+    s->arena.bump = im->len;
+    s->arena.free_head = im->free_head;
+    s->arena.frames_in_use = tables;
+    return VMS_OK;
+}
+
+VMS_API int vms_space_load_mem(vms_space_t *s, const void *data, size_t len) {
+    vms__image_t im;
     vms_space_desc_t d;
-    uint64_t root, base, len, size;
-    unsigned levels;
-    FILE *f;
     int err;
+    if (!s || !data) return VMS_ERR_ARG;
+    err = vms__image_header(&im, (const uint8_t *)data, len);
+    if (err) return err;
+    VMS_MEMSET(&d, 0, sizeof d);
+    d.levels = im.levels;
+    d.phys_bits = im.phys_bits;
+    d.arena.size = im.size; /* the same size, so the metadata array keeps its extent */
+    d.arena.phys_base = im.base;
+    err = vms_space_init(s, &d);
+    if (err) return err;
+    VMS_MEMCPY(s->arena.base, (const uint8_t *)data + 64, im.len);
+    err = vms__image_adopt(s, &im, (const uint8_t *)data + 64);
+    if (err) {
+        vms_arena_destroy(&s->arena);
+        VMS_MEMSET(s, 0, sizeof *s);
+    }
+    return err;
+}
+
+VMS_API int vms_space_load(vms_space_t *s, const char *path) {
+    uint8_t *buf = NULL;
+    long n;
+    FILE *f;
+    int err = VMS_ERR_IO;
     if (!s || !path) return VMS_ERR_ARG;
     f = fopen(path, "rb");
     if (!f) return VMS_ERR_IO;
-    if (fread(h, 1, sizeof h, f) != sizeof h || vms__magic_differs(h)) {
-        fclose(f);
-        return VMS_ERR_FORMAT;
+    /* The whole file, so its length is known before the header is believed. */
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        if ((unsigned long)n < 64) {
+            err = VMS_ERR_FORMAT;
+        } else if ((buf = (uint8_t *)malloc((size_t)n)) == NULL) {
+            err = VMS_ERR_NOMEM;
+        } else if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+            err = vms_space_load_mem(s, buf, (size_t)n);
+        }
     }
-    levels = (unsigned)h[12] | (unsigned)h[13] << 8 | (unsigned)h[14] << 16 | (unsigned)h[15] << 24;
-    root = vms__rd64(h + 16);
-    base = vms__rd64(h + 24);
-    len = vms__rd64(h + 32);
-    size = vms__rd64(h + 56);
-    if ((vms__rd64(h + 8) & 0xffffffffu) != 1 || (levels != 4 && levels != 5) ||
-        (len & (VMS_PAGE_4K - 1)) ||
-        (base & (VMS_PAGE_2M - 1)) || !len || base >= VMS_PHYS_LIMIT ||
-        len > VMS_PHYS_LIMIT - base || (root & (VMS_PAGE_4K - 1)) || root < base ||
-        root >= base + len || size < len || size > VMS_PHYS_LIMIT - base ||
-        (size & (VMS_PAGE_2M - 1))) {
-        fclose(f);
-        return VMS_ERR_FORMAT;
-    }
-    VMS_MEMSET(&d, 0, sizeof d);
-    d.levels = (int)levels;
-    /* The same arena size, so the metadata array keeps its extent. */
-    d.arena.size = size;
-    d.arena.phys_base = base;
-    err = vms_space_init(s, &d);
-    if (err) {
-        fclose(f);
-        return err;
-    }
-    /* Drop the fresh root and take over the saved image wholesale. */
-    if (fread(s->arena.base, 1, (size_t)len, f) != (size_t)len) {
-        /* The half-read image is no space to walk: drop the arena wholesale. */
-        fclose(f);
-        vms_arena_destroy(&s->arena);
-        VMS_MEMSET(s, 0, sizeof *s);
-        return VMS_ERR_FORMAT;
-    }
+    free(buf);
     fclose(f);
-    s->arena.bump = len;
-    s->arena.free_head = vms__rd64(h + 40);
-    s->arena.frames_in_use = vms__rd64(h + 48);
-    s->root_pa = root;
-    if ((s->arena.free_head && (s->arena.free_head < base || s->arena.free_head >= base + len)) ||
-        (err = vms__recount(s, base, base + len)) != VMS_OK) {
-        vms_arena_destroy(&s->arena);
-        VMS_MEMSET(s, 0, sizeof *s);
-        return VMS_ERR_FORMAT;
-    }
-    return VMS_OK;
+    return err;
 }
 #endif
 
@@ -2388,23 +2602,42 @@ VMS__PRIVATE void vms__check_unmark(const vms_space_t *s) {
     }
 }
 
-VMS_API const char *vms_space_check(const vms_space_t *s) {
+/* Check the tables that cover the linear range [lo, hi): each reached once, at its level,
+ * with the right child count, no empty table below the root, every entry by the rules of
+ * vms__entry_fault. Over the whole space the counters are checked too. */
+VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi) {
     const uint64_t *tb[6];
-    unsigned ix[6], used[6];
-    uint64_t tables = 0, bytes[3] = {0, 0, 0};
+    unsigned ix[6], last[6], used[6];
+    uint64_t base[6], tables = 0, bytes[3] = {0, 0, 0};
     int l = s->levels, top = s->levels;
+    bool enter = true, full = lo == 0 && hi == vms__top(s);
     const char *bad = NULL;
     tb[l] = vms__tbl(s, s->root_pa);
-    ix[l] = used[l] = 0;
+    base[l] = 0;
     for (;;) {
-        if (ix[l] == 0) { /* first visit of this table */
+        if (enter) { /* first visit of tb[l], which spans from base[l] */
             vms_table_meta_t *m = vms__meta(s, tb[l]);
+            unsigned i;
+            uint64_t from = lo > base[l] ? lo : base[l], span = VMS__SIZE(l + 1);
+            uint64_t to = hi - base[l] < span ? hi : base[l] + span;
             if (m->flags & VMS__MARK) { bad = "table_reachable_once"; break; }
             m->flags |= VMS__MARK;
             if (m->level != l) { bad = "table_level"; break; }
+            ix[l] = vms_addr_index(from, l);
+            last[l] = vms_addr_index(to - 1u, l);
+            /* Every entry counts for the child count; the rules are checked in the range. */
+            for (i = 0, used[l] = 0; i < 512 && !bad; i++) {
+                uint64_t e = tb[l][i];
+                if (i >= ix[l] && i <= last[l]) bad = vms__entry_fault(s, e, l);
+                if (!vms_pte_is_used(e)) continue;
+                used[l]++;
+                if (vms_pte_is_leaf(e, l)) bytes[l - 1] += VMS__SIZE(l);
+            }
+            if (bad) break;
             tables++;
+            enter = false;
         }
-        if (ix[l] == 512) {
+        if (ix[l] > last[l]) { /* leaving tb[l]: its children were checked first */
             if (vms__meta(s, tb[l])->children != used[l]) { bad = "child_count"; break; }
             if (l != top && used[l] == 0) { bad = "no_empty_tables"; break; }
             if (l == top) break;
@@ -2414,43 +2647,27 @@ VMS_API const char *vms_space_check(const vms_space_t *s) {
         }
         {
             uint64_t e = tb[l][ix[l]];
-            if (vms_pte_is_used(e)) {
-                used[l]++;
-                if (l >= 4 && (e & VMS_PTE_PS)) { bad = "no_huge_above_1g"; break; }
-                if (vms_pte_is_leaf(e, l)) {
-                    uint64_t low = (e & VMS_PTE_ADDR_MASK) & (VMS__SIZE(l) - 1u);
-                    if (l >= 2) low &= ~VMS_PTE_PAT_HUGE;
-                    if (low) { bad = "leaf_aligned"; break; }
-                    if (e & ((uint64_t)0x1ff << 54)) { bad = "reserved_bits_clear"; break; }
-                    if ((e & VMS_PTE_P) && (e & VMS_PTE_NOACCESS)) {
-                        bad = "noaccess_only_when_not_present";
-                        break;
-                    }
-                    bytes[l - 1] += VMS__SIZE(l);
-                } else {
-                    if ((e & ~VMS_PTE_ADDR_MASK & ~VMS_PTE_A) != VMS_PTE_TABLE) {
-                        bad = "table_entry_bits";
-                        break;
-                    }
-                    tb[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
-                    ix[l - 1] = used[l - 1] = 0;
-                    l--;
-                    continue;
-                }
-            } else if (e != 0) {
-                bad = "unused_entry_zero";
-                break;
+            if (vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
+                tb[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+                base[l - 1] = base[l] + (uint64_t)ix[l] * VMS__SIZE(l);
+                l--;
+                enter = true;
+                continue;
             }
         }
         ix[l]++;
     }
     vms__check_unmark(s);
-    if (bad) return bad;
+    if (bad || !full) return bad;
     if (tables != s->table_pages) return "table_pages_counter";
     if (bytes[0] != s->mapped_bytes[0] || bytes[1] != s->mapped_bytes[1] ||
         bytes[2] != s->mapped_bytes[2])
         return "mapped_bytes_counter";
     return NULL;
+}
+
+VMS_API const char *vms_space_check(const vms_space_t *s) {
+    return vms__check_span(s, 0, vms__top(s));
 }
 #endif
 

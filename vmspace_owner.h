@@ -291,9 +291,9 @@ typedef struct vms_owner_s {
 
 typedef struct vms_owner_stats_s {
     uint64_t readers, writers;
-    size_t tree_bytes;     /* both slabs (capacity) */
-    size_t tree_bytes_live;/* nodes in use x 256 */
-    size_t registry_bytes; /* the handle slots (capacity) */
+    size_t tree_bytes;      /* both slabs (capacity) */
+    size_t tree_bytes_live; /* nodes in use x VMS_RTREE_NODE_SIZE (512 bytes by default) */
+    size_t registry_bytes;  /* the handle slots (capacity) */
 } vms_owner_stats_t;
 
 /* Iterator over the leases overlapping a range, in VA order (readers and writers merged).

@@ -326,6 +326,9 @@ static cat_row_t cat_rows[] = {
      VMS_ERR_PHYS},
     {"arena_size_beyond_52_bits", OP_ARENA_INIT, (1ull << 52) + 1, 0, 0, 0, 0, VMS_ERR_PHYS},
     {"arena_memory_unaligned", OP_ARENA_INIT, 0x200000, 0, 1, 0, 0, VMS_ERR_ALIGN},
+    {"arena_memory_size_unaligned", OP_ARENA_INIT, 0x2100, 0, 2, 0, 0, VMS_ERR_ALIGN},
+    {"arena_memory_only_metadata", OP_ARENA_INIT, 0x1000, 0, 2, 0, 0, VMS_ERR_SMALL},
+    {"arena_memory_no_size", OP_ARENA_INIT, 0, 0, 2, 0, 0, VMS_ERR_SMALL},
     {"alloc_data_size_zero", OP_ALLOC_DATA, 0, 0x1000, 0, 0, 0, VMS_ERR_ZEROLEN},
     {"alloc_data_size_unaligned", OP_ALLOC_DATA, 0x1800, 0x1000, 0, 0, 0, VMS_ERR_ALIGN},
     {"alloc_data_align_not_pow2", OP_ALLOC_DATA, 0x1000, 0x3000, 0, 0, 0, VMS_ERR_ALIGN},
@@ -443,6 +446,8 @@ static void cat_free(void *u, void *p, size_t n) {
     free(p);
 }
 
+static uint8_t cat_page[4096] __attribute__((aligned(4096)));
+
 static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
     vms_cursor_t c;
     vms_mapping_t m;
@@ -516,7 +521,8 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
         memset(&d, 0, sizeof d);
         if (r->b) d.phys_base = r->b;
         d.size = r->a;
-        if (r->c) d.memory = (void *)(buf + 1);
+        /* c = 1: misaligned memory; 2: an aligned page (the row fails before any write). */
+        if (r->c) d.memory = r->c == 1 ? (void *)(buf + 1) : (void *)cat_page;
         rc = vms_arena_init(&a, &d);
         if (rc == VMS_OK) vms_arena_destroy(&a);
         return rc;
