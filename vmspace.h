@@ -29,7 +29,8 @@
  * COMPILE-TIME OPTIONS (define before including)
  *   VMSPACE_IMPLEMENTATION  emit the out-of-line definitions in this translation unit.
  *   VMSPACE_STATIC          make them static (a private copy per translation unit).
- *   VMSPACE_DEBUG           internal assertions and full invariant checks (default off).
+ *   VMSPACE_DEBUG           internal assertions, and every mutating call ends with a check
+ *                           of the tables it touched; vms_space_check checks them all.
  *   VMSPACE_NO_STDLIB       no libc at all: no default arena memory (pass your own), no
  *                           file save/load, memset/memcpy become compiler builtins.
  *   VMS_ASSERT(c)           assertion used under VMSPACE_DEBUG (default: trap on failure).
@@ -39,7 +40,8 @@
  *   - Ranges are half-open [va, va + len). Addresses must be canonical for the space's
  *     number of levels and a range may not cross the canonical hole.
  *   - Bad input returns its own negative vms_err and changes nothing. Running out of
- *     page-table frames returns VMS_ENOMEM and leaves the tables exactly as they were.
+ *     page-table frames returns VMS_ERR_NOMEM and leaves the tables exactly as they were.
+ *   - Saved images are hostile until validated (see vms_space_load).
  *   - A space is not thread-safe: the caller serialises operations on one space.
  *
  * vmspace DOES NOT: load CR3, execute invlpg or send IPIs (those are hooks you supply),
