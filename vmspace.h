@@ -2428,7 +2428,8 @@ VMS__PRIVATE int vms__image_header(vms__image_t *im, const uint8_t *h, uint64_t 
     im->size = vms__rd64(h + 56);
     /* The image is exactly the rest of the data, inside the arena, inside the width. */
     if (im->len != data_len - 64 || !im->len || (im->len & (VMS_PAGE_4K - 1))) return VMS_ERR_FORMAT;
-    if ((im->base & (VMS_PAGE_2M - 1)) || im->base >= limit) return VMS_ERR_FORMAT;
+    /* No arena starts at physical 0 (0 asks vms_arena_init for the default base). */
+    if (!im->base || (im->base & (VMS_PAGE_2M - 1)) || im->base >= limit) return VMS_ERR_FORMAT;
     if (im->size < im->len || (im->size & (VMS_PAGE_4K - 1)) || im->size > limit - im->base)
         return VMS_ERR_FORMAT;
     /* The metadata array is part of the image, which bounds the arena by the data: no header

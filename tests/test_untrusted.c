@@ -404,6 +404,15 @@ Test(image, length_disagrees_with_the_file) {
     expect_refused(&im, "a length shorter than the file");
 }
 
+Test(image, phys_base_zero) {
+    /* An arena never starts at physical 0 (0 asks for the default base): such a header would
+     * make the loader read the image where it is not. */
+    img_t im = built(4);
+    wr64(im.b + H_BASE, 0);
+    wr64(im.b + H_ROOT, hdr(&im, H_ROOT) - (16 << 20));
+    expect_refused(&im, "phys_base 0");
+}
+
 Test(image, root_on_the_metadata) {
     arena_size = 4 << 20;
     img_t im = built(4);

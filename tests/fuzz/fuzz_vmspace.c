@@ -1,23 +1,34 @@
 /* libFuzzer harness for vmspace.h and vmspace_owner.h.
  *
  * The input bytes drive a sequence of operations over the whole API on one space (4 or 5
- * levels) and, when the input asks for one, an owner of leases. After every step the space is
- * compared with a reference model written here: a sorted list of leaf pages (va, size, pa,
- * prop) over a few small regions of the address space, chosen so that operations collide.
- * The model predicts every result (error codes, page sizes after splits, the faults of copies,
- * the leases a conflict reports), and the checks are brute force (full enumeration, walks of
- * the model list). Under VMSPACE_DEBUG the library's own checkers run after every step too.
- * A step with an allocation failure armed must either succeed or return VMS_ERR_NOMEM and
- * leave the tables, their digest and the leases exactly as they were.
+ * levels) and, when the input asks for one, an owner of leases. The space is compared with a
+ * reference model written here: a sorted list of leaf pages (va, size, pa, prop) over a few
+ * small regions of the address space, chosen so that operations collide. The model predicts
+ * every result (error codes, page sizes after splits, the faults of copies, the leases a
+ * conflict reports). A step with an allocation failure armed must either succeed or return
+ * VMS_ERR_NOMEM and leave the tables, their digest and the leases exactly as they were.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -DVMSPACE_DEBUG=1 -I<repo> this file.
- * tools/fuzz.sh does that and runs it. */
+ * Checks come in two weights, so that an input runs in well under a millisecond:
+ *   every step      the addresses the step touched (query, translate, translate_access, the
+ *                   software TLB), the mapped-byte and frame counters, the flushes of every
+ *                   translation the step removed or weakened (the model's old leaves in the
+ *                   step's range against the new ones), the leases' bookkeeping;
+ *   every FZ_FULL_EVERY steps and at the end
+ *                   the full enumeration against the model, the table-page count and, under
+ *                   VMSPACE_DEBUG, vms_space_check and vms_owner_check.
+ * Each step declares the range it may change (fz_snap); a model change outside it aborts, so
+ * the per-step diff cannot miss a change.
+ *
+ * Build: clang -fsanitize=fuzzer,address,undefined -DVMSPACE_DEBUG=1 -I<repo> this file and
+ * fuzz_impl.c (the library), both with -fsanitize-coverage-ignorelist=coverage_ignore.txt,
+ * fuzz_impl.c also with -fno-sanitize-coverage=trace-cmp. tools/fuzz.sh does that, and a
+ * release-speed build for throughput, and runs them. */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define VMSPACE_IMPLEMENTATION
+/* The implementation is fuzz_impl.c, a unit of its own, so that it can be built without
+ * comparison tracing (see there). */
 #include "vmspace.h"
-#define VMSPACE_OWNER_IMPLEMENTATION
 #include "vmspace_owner.h"
 
 #include <stdarg.h>
@@ -82,9 +93,22 @@ typedef struct fm_leaf_s {
 typedef struct fm_s {
     fm_leaf_t *v;
     size_t n, cap;
+    uint64_t bytes[3]; /* mapped bytes by leaf level, kept up to date by every change */
 } fm_t;
 
 #define FM_MAX_LEAVES 40000u
+
+/* The linear range [fm_lo, fm_hi) the current step declared it may change (fz_snap): the
+ * per-step flush check diffs only the leaves there, so a change elsewhere is a harness bug. */
+static bool fm_open;
+static uint64_t fm_lo, fm_hi;
+
+static void fm_touch(uint64_t a, uint64_t b) {
+    FZ_CHECK(fm_open && a >= fm_lo && b <= fm_hi,
+             "harness: model change [%#llx, %#llx) outside the step's range [%#llx, %#llx)",
+             (unsigned long long)a, (unsigned long long)b, (unsigned long long)fm_lo,
+             (unsigned long long)fm_hi);
+}
 
 static int fm_levels;
 static unsigned fm_bits(void) { return fm_levels == 5 ? 57u : 48u; }
@@ -135,41 +159,55 @@ static bool fm_any(const fm_t *m, uint64_t a, uint64_t b) {
     return i < m->n && m->v[i].lin < b;
 }
 
+/* Split leaf i into its 512 children (one level, as the library splits). */
+static void fm_split_one(fm_t *m, size_t i) {
+    fm_leaf_t old = m->v[i];
+    uint64_t csz = old.size >> 9, k;
+    int l = fm_level_of(old.size);
+    /* A split leaf must overlap the declared range: the snapshot holds it whole. */
+    FZ_CHECK(fm_open && old.lin < fm_hi && old.lin + old.size > fm_lo,
+             "harness: split of %#llx outside the step's range", (unsigned long long)old.lin);
+    fm_reserve(m, 511);
+    memmove(&m->v[i + 512], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
+    for (k = 0; k < 512; k++) {
+        m->v[i + k].lin = old.lin + k * csz;
+        m->v[i + k].size = csz;
+        m->v[i + k].pa = old.pa + k * csz;
+        m->v[i + k].prop = old.prop;
+    }
+    m->n += 511;
+    m->bytes[l - 1] -= old.size;
+    m->bytes[l - 2] += old.size;
+}
+
 /* Split the leaf holding x (if x is inside it, not at its start) down to the smallest pages
  * that keep every leaf either before or after x: the library splits one level at a time. */
 static void fm_split_at(fm_t *m, uint64_t x) {
     for (;;) {
         size_t i = fm_lower(m, x);
-        fm_leaf_t old;
-        uint64_t csz, k;
         if (i >= m->n || m->v[i].lin >= x) return;
-        old = m->v[i];
-        csz = old.size >> 9;
-        fm_reserve(m, 511);
-        memmove(&m->v[i + 512], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
-        for (k = 0; k < 512; k++) {
-            m->v[i + k].lin = old.lin + k * csz;
-            m->v[i + k].size = csz;
-            m->v[i + k].pa = old.pa + k * csz;
-            m->v[i + k].prop = old.prop;
-        }
-        m->n += 511;
+        fm_split_one(m, i);
     }
 }
 
 static void fm_remove(fm_t *m, uint64_t a, uint64_t b) {
     size_t i, j;
+    fm_touch(a, b);
     fm_split_at(m, a);
     if (b < fm_top()) fm_split_at(m, b);
     i = fm_lower(m, a);
     j = i;
-    while (j < m->n && m->v[j].lin < b) j++;
+    while (j < m->n && m->v[j].lin < b) {
+        m->bytes[fm_level_of(m->v[j].size) - 1] -= m->v[j].size;
+        j++;
+    }
     memmove(&m->v[i], &m->v[j], (m->n - j) * sizeof *m->v);
     m->n -= j - i;
 }
 
 static void fm_protect(fm_t *m, uint64_t a, uint64_t b, vms_prop_t prop) {
     size_t i;
+    fm_touch(a, b);
     fm_split_at(m, a);
     if (b < fm_top()) fm_split_at(m, b);
     for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++)
@@ -184,6 +222,7 @@ static void fm_insert_plan(fm_t *m, uint64_t a, uint64_t pa, uint64_t len, vms_p
     size_t i = fm_lower(m, a);
     uint64_t va = a, end = a + len;
     size_t cnt = 0;
+    fm_touch(a, end);
     /* Count first so that one memmove makes room. */
     {
         uint64_t v = va, p = pa;
@@ -205,17 +244,11 @@ static void fm_insert_plan(fm_t *m, uint64_t a, uint64_t pa, uint64_t len, vms_p
         m->v[i].size = fm_lsize(l);
         m->v[i].pa = pa;
         m->v[i].prop = prop;
+        m->bytes[l - 1] += fm_lsize(l);
         i++;
         va += fm_lsize(l);
         pa += fm_lsize(l);
     }
-}
-
-static void fm_copy(fm_t *dst, const fm_t *src) {
-    dst->n = 0;
-    fm_reserve(dst, src->n + 1);
-    if (src->n) memcpy(dst->v, src->v, src->n * sizeof *src->v);
-    dst->n = src->n;
 }
 
 /* Table pages a space holding these leaves needs, root included (no empty tables). */
@@ -260,7 +293,15 @@ static bool fm_weakens(vms_prop_t o, vms_prop_t n) {
 #define FZ_DATA_SIZE ((uint64_t)2 << 20)
 #define FZ_NCPU 4
 #define FZ_MAX_LEASES 64
-#define FZ_MAX_STEPS 96
+/* Steps per input: longer inputs add little that shorter ones cannot reach, and cost time
+ * (the longest committed regression needs 56). */
+#define FZ_MAX_STEPS 64
+/* The full comparison every this many steps (and at the end of the input). */
+#define FZ_FULL_EVERY 16
+/* Dumps per input: each walks the whole space; later dump steps are skipped. */
+#define FZ_MAX_DUMPS 2
+/* Below this many leaves the table-page count is recomputed at every step. */
+#define FZ_CHEAP_TABLES 1024u
 
 typedef struct fz_lease_s {
     vms_lease_t h;
@@ -282,9 +323,11 @@ typedef struct fz_flush_s {
 static vms_space_t fz_s;     /* the space under test */
 static vms_space_t fz_other; /* an empty space that competes for CPUs */
 static bool fz_have_space, fz_have_other;
-static fm_t fz_m, fz_old;   /* the model, and its state before the current step */
+static fm_t fz_m, fz_old;   /* the model, and its leaves in the step's range before it */
 static uint64_t fz_data_pa; /* FZ_DATA_SIZE bytes of data frames, 2 MiB aligned */
 static uint8_t *fz_shadow;  /* what the data frames must hold */
+/* The part of the shadow written since set-up: only it needs clearing for the next input. */
+static uint64_t fz_shadow_lo = 0, fz_shadow_hi = FZ_DATA_SIZE;
 static vms_swtlb_t fz_tlb;
 
 static vms_space_t *fz_cur[FZ_NCPU]; /* what the harness thinks each CPU runs */
@@ -356,7 +399,7 @@ static void fz_check_failed(void *user, const char *clause) {
 
 /* ------------------------------------------------------------------------------------------
  * Digest of everything an operation must not change when it fails: the tables reachable
- * from the root, the enumeration, the counters, the arena's frame count, the leases. */
+ * from the root (and so the enumeration), the counters, the arena's frame count, the leases. */
 
 static void fz_hash_tables(XXH3_state_t *h, uint64_t pa, int level) {
     const uint64_t *t = vms_space_table(&fz_s, pa);
@@ -372,16 +415,6 @@ static void fz_hash_tables(XXH3_state_t *h, uint64_t pa, int level) {
 }
 
 /* Field by field: the structs have padding. */
-static int fz_hash_mapping(void *user, const vms_mapping_t *m) {
-    uint64_t v[4];
-    v[0] = m->va;
-    v[1] = m->pa;
-    v[2] = m->size;
-    v[3] = m->prop;
-    XXH3_64bits_update((XXH3_state_t *)user, v, sizeof v);
-    return 0;
-}
-
 static int fz_hash_lease(void *user, const vms_lease_info_t *l) {
     uint64_t v[5];
     v[0] = l->handle.id;
@@ -397,8 +430,8 @@ static uint64_t fz_digest(void) {
     XXH3_state_t h;
     vms_stats_t st;
     XXH3_64bits_reset(&h);
+    /* The table bytes determine the enumeration: no need to walk it as well. */
     fz_hash_tables(&h, fz_s.root_pa, fz_s.levels);
-    vms_space_enumerate(&fz_s, fz_hash_mapping, &h);
     vms_space_stats(&fz_s, &st);
     XXH3_64bits_update(&h, &st, sizeof st);
     XXH3_64bits_update(&h, &fz_s.arena.frames_in_use, 8);
@@ -438,7 +471,9 @@ static int fz_cmp_mapping(void *user, const vms_mapping_t *mp) {
     return 0;
 }
 
-static void fz_compare(bool cursor_open) {
+/* The enumeration, the counters and the table count against the model; the library's own
+ * checker under VMSPACE_DEBUG. */
+static void fz_compare_full(bool cursor_open) {
     fz_cmp_t c = {0};
     vms_stats_t st;
     uint64_t bytes[3] = {0, 0, 0};
@@ -446,6 +481,7 @@ static void fz_compare(bool cursor_open) {
     vms_space_enumerate(&fz_s, fz_cmp_mapping, &c);
     FZ_EQ(c.i, fz_m.n, "number of mappings");
     for (i = 0; i < fz_m.n; i++) bytes[fm_level_of(fz_m.v[i].size) - 1] += fz_m.v[i].size;
+    for (i = 0; i < 3; i++) FZ_EQ(fz_m.bytes[i], bytes[i], "harness: model byte counters");
     vms_space_stats(&fz_s, &st);
     FZ_EQ(st.mapped_bytes[0], bytes[0], "mapped bytes 4K");
     FZ_EQ(st.mapped_bytes[1], bytes[1], "mapped bytes 2M");
@@ -459,6 +495,56 @@ static void fz_compare(bool cursor_open) {
         FZ_CHECK(!bad, "vms_space_check: %s", bad);
     }
 #endif
+}
+
+/* Addresses the current step touched, checked point by point after it (fz_quick). */
+static uint64_t fz_pts[24];
+static unsigned fz_npts;
+
+static void fz_point(uint64_t va) {
+    if (fz_npts < sizeof fz_pts / sizeof fz_pts[0]) fz_pts[fz_npts++] = va;
+}
+
+/* The edges of the linear range [a, b), the pages just outside them, and one inside. */
+static void fz_point_range(uint64_t a, uint64_t b) {
+    if (b <= a) return;
+    fz_point(fm_canon(a));
+    if (b - a > 0x1000) fz_point(fm_canon((b - 0x1000) & ~(uint64_t)0xfff));
+    if (b - a > 0x2000) fz_point(fm_canon((a + (b - a) / 2) & ~(uint64_t)0xfff));
+    if (a >= 0x1000) fz_point(fm_canon(a - 0x1000));
+    if (b < fm_top()) fz_point(fm_canon(b));
+}
+
+/* Declare [a, b) (linear) the range this step may change, and keep the model's leaves there
+ * for the flush check. */
+static void fz_snap(uint64_t a, uint64_t b) {
+    size_t i = fm_lower(&fz_m, a), j = i;
+    FZ_CHECK(!fm_open, "harness: two snapshots in one step");
+    while (j < fz_m.n && fz_m.v[j].lin < b) j++;
+    fz_old.n = 0;
+    fm_reserve(&fz_old, j - i + 1);
+    if (j > i) memcpy(fz_old.v, &fz_m.v[i], (j - i) * sizeof *fz_m.v);
+    fz_old.n = j - i;
+    fm_open = true;
+    fm_lo = a;
+    fm_hi = b;
+}
+
+static void fz_check_va(uint64_t va);
+
+/* The cheap comparison after every step (and every mutating cursor call): the counters, the
+ * table count while the model is small, and the touched addresses. */
+static void fz_quick(bool cursor_open) {
+    vms_stats_t st;
+    unsigned i;
+    vms_space_stats(&fz_s, &st);
+    FZ_EQ(st.mapped_bytes[0], fz_m.bytes[0], "mapped bytes 4K");
+    FZ_EQ(st.mapped_bytes[1], fz_m.bytes[1], "mapped bytes 2M");
+    FZ_EQ(st.mapped_bytes[2], fz_m.bytes[2], "mapped bytes 1G");
+    if (fz_m.n <= FZ_CHEAP_TABLES) FZ_EQ(st.table_pages, fm_table_pages(&fz_m), "table pages");
+    if (!cursor_open) FZ_EQ(fz_s.arena.frames_in_use, st.table_pages, "arena frames in use");
+    for (i = 0; i < fz_npts; i++) fz_check_va(fz_pts[i]);
+    fz_npts = 0;
 }
 
 /* Which data frames a leaf's range can be copied through (pa inside the data area). */
@@ -485,7 +571,7 @@ static bool fz_flushed(uint64_t lin, uint64_t len, bool global) {
 }
 
 static void fz_check_changes(uint64_t gen_before, uint64_t active_before) {
-    size_t i, j = 0;
+    size_t i, j = fz_old.n ? fm_lower(&fz_m, fz_old.v[0].lin) : 0;
     bool changed = false;
     for (i = 0; i < fz_old.n; i++) {
         const fm_leaf_t *o = &fz_old.v[i];
@@ -639,10 +725,12 @@ static int fz_maxl(uint32_t flags) {
     return (flags & VMS_MAP_MAX_4K) ? 1 : (flags & VMS_MAP_MAX_2M) ? 2 : 3;
 }
 
-/* Leaves a map would produce, to keep the model small. */
+/* Leaves a map would produce, counted up to FZ_MAX_PLAN: maps of more are skipped, to keep
+ * the model small. */
+#define FZ_MAX_PLAN 4096u
 static uint64_t fz_plan_count(uint64_t va, uint64_t pa, uint64_t len, int maxl) {
     uint64_t n = 0, end = va + len;
-    while (va < end && n < FM_MAX_LEAVES) {
+    while (va < end && n < FZ_MAX_PLAN) {
         int l = maxl;
         while (l > 1 && (((va | pa) & (fm_lsize(l) - 1u)) || end - va < fm_lsize(l))) l--;
         va += fm_lsize(l);
@@ -662,10 +750,11 @@ static uint64_t fz_bytes_hash(uint64_t va, uint64_t len) {
     while (a < end) {
         const fm_leaf_t *l = fm_find(&fz_m, a);
         uint64_t b, pa;
-        if (!l) {
+        if (!l) { /* the whole hole at once, up to the next leaf */
+            size_t i = fm_lower(&fz_m, a);
             uint64_t mark[2] = {a, 1};
             XXH3_64bits_update(&h, mark, sizeof mark);
-            a = (a | 0xfff) + 1;
+            a = i < fz_m.n && fz_m.v[i].lin < end ? fz_m.v[i].lin : end;
             continue;
         }
         b = l->lin + l->size < end ? l->lin + l->size : end;
@@ -711,7 +800,8 @@ static unsigned fz_live_leases(void) {
     return n;
 }
 
-static void fz_compare_owner(void) {
+/* The leases against the model; `full` adds the owner's own checker (it walks the space). */
+static void fz_compare_owner(bool full) {
     vms_owner_stats_t st;
     unsigned i, r = 0, w = 0;
     if (!fz_have_owner) return;
@@ -738,7 +828,7 @@ static void fz_compare_owner(void) {
     FZ_EQ(vms_owner_is_active(&fz_o), fz_owner_active, "owner active");
     FZ_CHECK(!fz_owner_broken, "owner check failed after an operation: %s", fz_owner_broken);
 #ifdef VMSPACE_DEBUG
-    {
+    if (full) {
         /* reader_bytes_unchanged fails exactly when a reader's bytes were written around the
          * owner (vms_copy_to and friends, or a writer lease aliasing the same frames). */
         bool changed = false;
@@ -755,6 +845,8 @@ static void fz_compare_owner(void) {
         else
             FZ_CHECK(!bad, "owner check: %s", bad);
     }
+#else
+    (void)full;
 #endif
 }
 
@@ -869,6 +961,8 @@ static void fz_shadow_write(uint64_t va, uint64_t n, const uint8_t *src, int fil
         uint64_t off = fm_lin(va + done) - l->lin, chunk = l->size - off, p;
         if (chunk > n - done) chunk = n - done;
         p = l->pa + off - fz_data_pa;
+        if (p < fz_shadow_lo) fz_shadow_lo = p;
+        if (p + chunk > fz_shadow_hi) fz_shadow_hi = p + chunk;
         if (src)
             memcpy(fz_shadow + p, src + done, chunk);
         else
@@ -1016,8 +1110,15 @@ static void fz_op_range(int op, bool fail) {
             if (!want) want = fz_prop_err(prop);
         }
     }
+    if (fz_range_err(va, len) == VMS_OK) {
+        fz_snap(fm_lin(va), fm_lin(va) + len);
+        fz_point_range(fm_lin(va), fm_lin(va) + len);
+    } else {
+        fz_point(va);
+    }
     /* Keep the model small: a 4 KiB cap over a long range would make 2^18 leaves. */
-    if (!want && op == 0 && fz_plan_count(fm_lin(va), pa, len, fz_maxl(flags)) >= 4096) return;
+    if (!want && op == 0 && fz_plan_count(fm_lin(va), pa, len, fz_maxl(flags)) >= FZ_MAX_PLAN)
+        return;
     /* The owner checks every argument, then the leases in the way, then the tables. */
     if (via_owner && !want && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
         (blk = fz_first_lease(va, len, 0)) != NULL)
@@ -1063,6 +1164,12 @@ static void fz_op_range(int op, bool fail) {
 /* ------------------------------------------------------------------------------------------
  * The cursor. */
 
+/* After a cursor call that may have changed [c0, c0 + len) (clipped to the cursor's end). */
+static void fz_cursor_quick(uint64_t c0, uint64_t len, uint64_t cend) {
+    if (c0 < cend) fz_point_range(c0, len && len < cend - c0 ? c0 + len : cend);
+    fz_quick(true);
+}
+
 static void fz_op_cursor(bool fail) {
     uint64_t va = fz_va(), len = fz_len();
     vms_cursor_t c;
@@ -1075,9 +1182,11 @@ static void fz_op_cursor(bool fail) {
     if (rc) return;
     cva = fm_lin(va);
     cend = cva + len;
+    fz_snap(cva, cend);
     mut = !fz_any_lease(va, len);
     for (k = 0; k < n && fz_left; k++) {
         unsigned op = fz_u8();
+        uint64_t c0 = cva; /* where this call starts */
         FZ_EQ(vms_cursor_addr(&c), fm_canon(cva), "cursor address");
         switch (op & 7) {
         case 0: { /* jump */
@@ -1125,7 +1234,7 @@ static void fz_op_cursor(bool fail) {
             else
                 w = (i < fz_m.n && fz_m.v[i].lin < cva + l2) ? VMS_OK : VMS_ERR_NOENT;
             rc = vms_cursor_find_next(&c, l2, &found);
-            if (getenv("FZ_TRACE"))
+            if (fz_trace)
                 fprintf(stderr, "  find_next: cursor %#llx + %#llx at %#llx len %#llx -> %d\n",
                         (unsigned long long)va, (unsigned long long)len,
                         (unsigned long long)fm_canon(cva), (unsigned long long)l2, rc);
@@ -1191,21 +1300,9 @@ static void fz_op_cursor(bool fail) {
                     if (fz_m.v[j].lin >= x && fz_m.v[j].lin + fz_m.v[j].size <= lim) break;
                     /* Split the leaf around x one level (the child holding x is checked
                      * again). */
-                    {
-                        fm_leaf_t old = fz_m.v[j];
-                        uint64_t csz = old.size >> 9, q;
-                        fm_reserve(&fz_m, 511);
-                        memmove(&fz_m.v[j + 512], &fz_m.v[j + 1],
-                                (fz_m.n - j - 1) * sizeof *fz_m.v);
-                        for (q = 0; q < 512; q++) {
-                            fz_m.v[j + q].lin = old.lin + q * csz;
-                            fz_m.v[j + q].size = csz;
-                            fz_m.v[j + q].pa = old.pa + q * csz;
-                            fz_m.v[j + q].prop = old.prop;
-                        }
-                        fz_m.n += 511;
-                    }
+                    fm_split_one(&fz_m, j);
                 }
+                fm_touch(fz_m.v[j].lin, fz_m.v[j].lin + fz_m.v[j].size);
                 fz_m.v[j].prop = (p & ~(VMS_ACCESSED | VMS_DIRTY)) |
                                  (fz_m.v[j].prop & (VMS_ACCESSED | VMS_DIRTY));
                 FZ_EQ(done.va, fm_canon(fz_m.v[j].lin), "protect_next done va");
@@ -1213,7 +1310,7 @@ static void fz_op_cursor(bool fail) {
                 FZ_EQ(done.prop, fz_m.v[j].prop, "protect_next done prop");
                 cva = fz_m.v[j].lin + fz_m.v[j].size;
             }
-            fz_compare(true);
+            fz_cursor_quick(c0, l2, cend);
             break;
         }
         case 5: { /* map one page */
@@ -1248,7 +1345,7 @@ static void fz_op_cursor(bool fail) {
                 fm_insert_plan(&fz_m, cva, pa, sz, p, L);
                 cva += sz;
             }
-            fz_compare(true);
+            fz_cursor_quick(c0, sz, cend);
             break;
         }
         case 6: { /* unmap */
@@ -1280,7 +1377,7 @@ static void fz_op_cursor(bool fail) {
                 fm_remove(&fz_m, cva, cva + l2);
                 cva += l2;
             }
-            fz_compare(true);
+            fz_cursor_quick(c0, l2, cend);
             break;
         }
         default:
@@ -1295,7 +1392,7 @@ static void fz_op_cursor(bool fail) {
                 if (!w && (w = fz_pa_err(pa, l2)) == VMS_OK && (w = fz_prop_err(p)) == VMS_OK &&
                     !(fl & VMS_MAP_REPLACE) && fm_any(&fz_m, cva, cva + l2))
                     w = VMS_ERR_EXIST;
-                if (!w && fz_plan_count(cva, pa, l2, fz_maxl(fl)) >= 4096) break;
+                if (!w && fz_plan_count(cva, pa, l2, fz_maxl(fl)) >= FZ_MAX_PLAN) break;
                 if (fail) {
                     fz_s.arena.fail_after = 1 + (op >> 6);
                     before = fz_digest();
@@ -1312,7 +1409,7 @@ static void fz_op_cursor(bool fail) {
                     fm_insert_plan(&fz_m, cva, pa, l2, p, fz_maxl(fl));
                     cva += l2;
                 }
-                fz_compare(true);
+                fz_cursor_quick(c0, l2, cend);
             } else if (((op >> 3) & 3) == 2 && mut) { /* protect a range from the cursor */
                 uint64_t l2 = fz_len(), before = 0;
                 vms_prop_t p = fz_prop();
@@ -1337,10 +1434,10 @@ static void fz_op_cursor(bool fail) {
                     fm_protect(&fz_m, cva, cva + l2, p);
                     cva += l2;
                 }
-                fz_compare(true);
+                fz_cursor_quick(c0, l2, cend);
             } else { /* flush now: deferred frames go back */
                 vms_cursor_flush(&c);
-                fz_compare(false);
+                fz_quick(false);
             }
             break;
         }
@@ -1448,8 +1545,14 @@ static void fz_release(fz_lease_t *l) {
     bool changed = fz_bytes_hash(l->va, l->len) != l->bytes, hole = false;
     uint64_t a;
     int rc;
-    for (a = fm_lin(l->va); a < fm_lin(l->va) + l->len; a = (a | 0xfff) + 1)
-        if (!fm_find(&fz_m, a)) hole = true;
+    /* Leaf by leaf, not page by page: a lease may span gigabytes. */
+    for (a = fm_lin(l->va); a < fm_lin(l->va) + l->len && !hole;) {
+        const fm_leaf_t *lf = fm_find(&fz_m, a);
+        if (!lf)
+            hole = true;
+        else
+            a = lf->lin + lf->size;
+    }
     rc = vms_lease_release(&fz_o, l->h);
 #ifdef VMSPACE_DEBUG
     /* A reader whose range lost a page: FAULT; whose bytes changed: TAMPERED. */
@@ -1716,12 +1819,17 @@ static bool fz_setup(unsigned cfg) {
     fz_have_space = true;
     fm_levels = d.levels;
     fz_m.n = fz_old.n = 0;
+    memset(fz_m.bytes, 0, sizeof fz_m.bytes);
+    fm_open = false;
     fm_reserve(&fz_m, 1024); /* never a NULL array, even when empty */
     fm_reserve(&fz_old, 1024);
     FZ_ERR(vms_arena_alloc_data(&fz_s.arena, FZ_DATA_SIZE, FZ_DATA_SIZE, &fz_data_pa), VMS_OK,
            "data frames");
     if (!fz_shadow) fz_shadow = (uint8_t *)malloc(FZ_DATA_SIZE);
-    memset(fz_shadow, 0, FZ_DATA_SIZE);
+    if (fz_shadow_hi > fz_shadow_lo)
+        memset(fz_shadow + fz_shadow_lo, 0, fz_shadow_hi - fz_shadow_lo);
+    fz_shadow_lo = FZ_DATA_SIZE;
+    fz_shadow_hi = 0;
     vms_swtlb_init(&fz_tlb, &fz_s);
     memset(fz_cur, 0, sizeof fz_cur);
     memset(fz_was_on, 0, sizeof fz_was_on);
@@ -1777,13 +1885,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int trace = -1;
+    bool full = false; /* the last step ran the full comparison */
+    unsigned dumps = 0;
     if (trace < 0) trace = getenv("FZ_TRACE") != NULL;
     fz_trace = trace;
     fz_in = data;
     fz_left = size;
     fz_step = 0;
     if (!fz_setup(fz_u8())) return 0;
-    fz_compare(false);
     while (fz_left && fz_step < FZ_MAX_STEPS && fz_m.n < FM_MAX_LEAVES) {
         unsigned op = fz_u8();
         bool fail = (op & 0xc0) == 0xc0; /* arm an allocation failure for this step */
@@ -1800,7 +1909,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         fz_m.v[i].prop);
             fprintf(stderr, "\n");
         }
-        fm_copy(&fz_old, &fz_m);
+        fz_old.n = 0;
+        fm_open = false;
+        fz_npts = 0;
         fz_nflush = 0;
         switch (op & 15) {
         case 0:
@@ -1831,6 +1942,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 15: { /* the dump: a header, one line per merged run, a footer */
             size_t i, runs = 0;
+            if (++dumps > FZ_MAX_DUMPS) break;
             fz_dump_lines = 0;
             vms_space_dump(&fz_s, fz_dump_line, NULL);
             for (i = 0; i < fz_m.n; i++) {
@@ -1851,9 +1963,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         }
         }
+        fm_open = false;
         fz_check_changes(gen, act);
-        fz_compare(false);
-        fz_compare_owner();
+        fz_quick(false);
+        full = fz_step % FZ_FULL_EVERY == 0;
+        if (full) fz_compare_full(false);
+        fz_compare_owner(full);
+    }
+    if (!full) {
+        fz_compare_full(false);
+        fz_compare_owner(true);
     }
     /* Every translation the model holds, spot-checked at its first and last page. */
     {
