@@ -1155,7 +1155,8 @@ VMS__PRIVATE void vms__flush_record(vms_cursor_t *c, uint64_t lin, uint64_t len,
     if (b->all) return;
     if (pages > c->space->flush_threshold || b->npages + pages > c->space->flush_threshold) {
         b->all = true;
-        b->npages = c->space->flush_threshold + 1u;
+        b->npages = c->space->flush_threshold == UINT32_MAX ? UINT32_MAX
+                                                            : c->space->flush_threshold + 1u;
         return;
     }
     b->npages += (uint32_t)pages;

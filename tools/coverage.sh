@@ -7,7 +7,8 @@
 # that no test reaches. An HTML report with every line goes to build-coverage/coverage/.
 #
 # Usage: tools/coverage.sh [--check] [--no-debug]
-#   --check     exit 1 when a header is below the targets (95% lines, 90% branches)
+#   --check     exit 1 when a header is below the targets (99% lines; branches 97% for
+#               vmspace.h, 98.5% for vmspace_owner.h)
 #   --no-debug  build without VMSPACE_DEBUG (the invariant checkers are then not compiled)
 # Environment: COVERAGE_BUILD_DIR (default build-coverage); VMS_DIFF_OPS is passed on to the
 # randomized differential test (default here 50000, a quarter of its own default).
@@ -90,12 +91,13 @@ for f in data["files"]:
     lines, branches = f["line_percent"], f["branch_percent"]
     name = f["filename"]
     print(f"   {name:<20} lines {lines:5.1f}%   branches {branches:5.1f}%", file=sys.stderr)
-    if lines < 95.0 or branches < 90.0:
+    want = 98.5 if name.endswith("vmspace_owner.h") else 97.0
+    if lines < 99.0 or branches < want:
         bad.append(f["filename"])
 print(" ".join(bad))
 PY
 )
-echo "targets: 95% lines, 90% branches per header"
+echo "targets: 99% lines per header; branches 97% (vmspace.h), 98.5% (vmspace_owner.h)"
 if [ -n "$below" ]; then
     echo "below target: $below"
     [ "$CHECK" -eq 1 ] && exit 1
