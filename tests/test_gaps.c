@@ -1,5 +1,10 @@
 /* Behaviour that mutation testing found unpinned. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <unistd.h>
+
 #include "support/vt_cr.h"
+#include "vmspace_owner.h"
 
 /* Destroying an arena on the caller's memory gives the memory back untouched: it is not
  * unmapped, and stays the caller's to use. */
@@ -14,4 +19,69 @@ Test(gaps, arena_destroy_leaves_callers_memory_mapped) {
     memset(mem, 0x3c, (size_t)size); /* faults if the pages were unmapped */
     cr_expect(eq(u8, mem[size - 1], 0x3c));
     free(mem);
+}
+
+/* An image whose arena base is 2 MiB aligned plus one byte is refused as a corrupt file. */
+Test(gaps, image_base_not_2m_aligned) {
+    vms_space_t s, ld;
+    char path[64];
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/vmspace-gaps-XXXXXX", dir && strlen(dir) < 40 ? dir : "/tmp");
+    int fd = mkstemp(path);
+    cr_assert(ge(int, fd, 0));
+    close(fd);
+    cr_assert(eq(int, vt_space_init(&s, 4, 2 << 20), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&s, 0x10000000, 0x5000, VT_SZ_4K, VMS_R, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_save(&s, path), VMS_OK));
+    vms_space_destroy(&s);
+    FILE *f = fopen(path, "rb");
+    cr_assert(ne(ptr, f, NULL));
+    uint8_t *b = (uint8_t *)malloc(1 << 20);
+    size_t n = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    unlink(path);
+    cr_assert(eq(int, vms_space_load_mem(&ld, b, n), VMS_OK));
+    vms_space_destroy(&ld);
+    uint64_t base = 0;
+    memcpy(&base, b + 24, 8); /* phys_base (little-endian hosts only run these tests) */
+    for (uint64_t delta = 1; delta <= 0x1000; delta <<= 12) {
+        uint64_t v = base + delta;
+        memcpy(b + 24, &v, 8);
+        int rc = vms_space_load_mem(&ld, b, n);
+        cr_expect(eq(int, rc, VMS_ERR_FORMAT), "base + %llu: %s", VT_ULL(delta), vms_err_name(rc));
+        if (rc == VMS_OK) vms_space_destroy(&ld);
+    }
+    memcpy(b + 24, &base, 8);
+    free(b);
+}
+
+/* A destroyed range tree reads as empty. */
+Test(gaps, rtree_destroyed_is_empty) {
+    vms_rtree_t t;
+    vms_rtree_entry_t e;
+    vms_rtree_iter_t it;
+    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
+    for (uint32_t i = 0; i < 100; i++)
+        cr_assert(eq(int, vms_rtree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
+    vms_rtree_destroy(&t);
+    cr_expect(not(vms_rtree_first_overlap(&t, 0, UINT64_MAX, &e)));
+    cr_expect(not(vms_rtree_iter_first(&t, 0, UINT64_MAX, &it, &e)));
+    cr_expect(eq(u32, vms_rtree_nodes_live(&t), 0));
+}
+
+/* An iteration that stops inside the tree says it has finished (depth -1). */
+Test(gaps, rtree_iteration_marks_its_end) {
+    vms_rtree_t t;
+    vms_rtree_entry_t e;
+    vms_rtree_iter_t it;
+    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
+    for (uint32_t i = 0; i < 200; i++)
+        cr_assert(eq(int, vms_rtree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
+    int n = 0;
+    for (bool ok = vms_rtree_iter_first(&t, 300, 1005, &it, &e); ok; ok = vms_rtree_iter_next(&it, &e))
+        n++;
+    cr_expect(eq(int, n, 71), "entries 30..100 overlap [300, 1005]");
+    cr_expect(eq(int, it.depth, -1));
+    cr_expect(not(vms_rtree_iter_next(&it, &e)));
+    vms_rtree_destroy(&t);
 }
