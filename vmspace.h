@@ -557,7 +557,8 @@ VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, 
 /* A cursor over [start, end) of one space. It keeps the tables of its current walk in
  * path[], so consecutive operations touch only the current table and climb only at table
  * boundaries. A cursor may stay open across other operations on its space: when any of them
- * unhooked a table, its next call notices (one compare) and walks again from the root. Operations that remove or weaken translations gather their flushes in `batch`;
+ * unhooked a table, its next call notices (one compare) and walks again from the root.
+ * Operations that remove or weaken translations gather their flushes in `batch`;
  * vms_cursor_close dispatches them (and then frees table pages the operations emptied). */
 typedef struct vms_cursor_s {
     vms_space_t *space;
@@ -2428,7 +2429,8 @@ VMS__PRIVATE int vms__image_header(vms__image_t *im, const uint8_t *h, uint64_t 
     im->free_head = vms__rd64(h + 40);
     im->size = vms__rd64(h + 56);
     /* The image is exactly the rest of the data, inside the arena, inside the width. */
-    if (im->len != data_len - 64 || !im->len || (im->len & (VMS_PAGE_4K - 1))) return VMS_ERR_FORMAT;
+    if (im->len != data_len - 64 || !im->len || (im->len & (VMS_PAGE_4K - 1)))
+        return VMS_ERR_FORMAT;
     /* No arena starts at physical 0 (0 asks vms_arena_init for the default base). */
     if (!im->base || (im->base & (VMS_PAGE_2M - 1)) || im->base >= limit) return VMS_ERR_FORMAT;
     if (im->size < im->len || (im->size & (VMS_PAGE_4K - 1)) || im->size > limit - im->base)
@@ -2513,7 +2515,8 @@ VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const 
         if (!m || m->level || m->flags) return VMS_ERR_FORMAT;
         m->flags = VMS__FREE_MARK;
     }
-    for (i = 0; i < frames; i++) vms__image_frame(s, im, im->base + im->meta + (i << 12))->flags = 0;
+    for (i = 0; i < frames; i++)
+        vms__image_frame(s, im, im->base + im->meta + (i << 12))->flags = 0;
     s->table_pages = tables;
     s->arena.bump = im->len;
     s->arena.free_head = im->free_head;

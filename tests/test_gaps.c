@@ -78,7 +78,8 @@ Test(gaps, rtree_iteration_marks_its_end) {
     for (uint32_t i = 0; i < 200; i++)
         cr_assert(eq(int, vms_rtree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
     int n = 0;
-    for (bool ok = vms_rtree_iter_first(&t, 300, 1005, &it, &e); ok; ok = vms_rtree_iter_next(&it, &e))
+    for (bool ok = vms_rtree_iter_first(&t, 300, 1005, &it, &e); ok;
+         ok = vms_rtree_iter_next(&it, &e))
         n++;
     cr_expect(eq(int, n, 71), "entries 30..100 overlap [300, 1005]");
     cr_expect(eq(int, it.depth, -1));

@@ -506,7 +506,8 @@ Test(arena_memory, a_space_on_a_small_buffer) {
     /* Map until the frames run out: each failure is clean, and nothing leaks past. */
     int rc = VMS_OK;
     uint64_t va = 0;
-    for (int i = 0; i < 200 && rc == VMS_OK; i++, va += G1) rc = vms_space_map(&sp, va, 0, K4, VMS_R, 0);
+    for (int i = 0; i < 200 && rc == VMS_OK; i++, va += G1)
+        rc = vms_space_map(&sp, va, 0, K4, VMS_R, 0);
     cr_expect(eq(int, rc, VMS_ERR_NOMEM));
     expect_guard(m, size, guard);
     vms_space_destroy(&sp);
