@@ -884,7 +884,7 @@ class Worker:
                "-DCMAKE_C_COMPILER_LAUNCHER=" + launcher,
                "-DVMSPACE_BUILD_TESTS=ON", "-DVMSPACE_BUILD_BENCH=OFF",
                "-DVMSPACE_BUILD_FUZZ=OFF", "-DVMSPACE_BUILD_TOOLS=OFF", "-DVMSPACE_INSTALL=OFF",
-               "-DVMSPACE_SANITIZE=", "-DVMSPACE_DEBUG_TESTS=ON",
+               "-DVMSPACE_SANITIZE=" + (self.opts.sanitize or ""), "-DVMSPACE_DEBUG_TESTS=ON",
                "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"]
         rc, _, out = run(cmd, env=self.env, log=log)
         if rc != 0:
@@ -1244,6 +1244,8 @@ def parse_args(argv):
     ap.add_argument("--seed", default="1", metavar="S", help="sample seed (default 1)")
     ap.add_argument("--file", action="append", choices=HEADERS, help="only this header")
     ap.add_argument("--op", action="append", choices=sorted(OPERATORS), help="only this operator")
+    ap.add_argument("--sanitize", metavar="LIST",
+                    help="build the unit suite with these sanitizers, e.g. address;undefined")
     ap.add_argument("--id", action="append", metavar="ID", help="only this mutant (repeatable)")
     ap.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                     help="mutants run at once, each in its own copy (default 1)")

@@ -14,6 +14,8 @@
 #   --op OP          only this operator (repeatable): rel logic mask mask-tilde mask-macro
 #                    const+1 const-1 del negate-if return-ok
 #   --id ID          only this mutant (repeatable), as printed by --list
+#   --sanitize LIST  build the unit suite with these sanitizers ("address;undefined"): for
+#                    mutants that only a sanitizer sees (an overrun of a few bytes)
 #   -j N             mutants at once, each in its own copy of the tree (default 1)
 #   --build-jobs N   ninja -j of each rebuild (default 2)
 #   --test-timeout S Criterion's per-test timeout, libFuzzer's per-input one (default 10)
