@@ -449,6 +449,8 @@ typedef void (*vms_load_cr3_fn)(void *user, int cpu, uint64_t cr3);
 
 /* >>space ------------------------------------------------------------------------------- */
 
+struct vms_machine_s;
+
 /* Set-up of a space; zero means default for every field. */
 typedef struct vms_space_desc_s {
     int levels;                     /* 4 or 5; 0 = 4 */
@@ -462,6 +464,8 @@ typedef struct vms_space_desc_s {
     unsigned phys_bits;             /* the CPU's physical-address width (MAXPHYADDR), 32..52;
                                      * 0 = 52. Entry address bits at or above it are reserved:
                                      * maps beyond it fail with VMS_ERR_PHYS. */
+    struct vms_machine_s *machine;  /* the CPUs it runs on (see vms_machine_t); NULL = none:
+                                     * it cannot be activated until vms_space_attach */
 } vms_space_desc_t;
 
 typedef struct vms_space_s {
@@ -471,7 +475,8 @@ typedef struct vms_space_s {
     int levels;
     uint32_t flush_threshold;
     uint64_t generation; /* bumped whenever a translation is removed, weakened or changed;
-                          * never repeats across the destroy and re-init of one struct */
+                          * with a machine, never repeats across the destroy and re-init
+                          * of one struct */
     uint64_t tables_freed; /* bumped whenever a table is unhooked: cursors re-walk on a change */
     uint64_t phys_limit;   /* 1 << the physical-address width */
     vms_provider_t prov;
@@ -484,6 +489,7 @@ typedef struct vms_space_s {
     vms_flush_fn flush;
     vms_load_cr3_fn load_cr3;
     void *hook_user;
+    struct vms_machine_s *machine;
     uint64_t active_cpus;
     bool pcid;
     uint64_t pcid_stale;              /* CPUs whose cached PCID entries missed a flush */
@@ -693,15 +699,33 @@ VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned ac
 #endif
 #define VMS_CR3_NOFLUSH ((uint64_t)1 << 63)
 
-/* Make s the current space on CPU `cpu` (0 <= cpu < VMSPACE_MAX_CPUS): the space that was
- * current there is deactivated on that CPU, and load_cr3 is called with the root (and, with
- * PCIDs, the PCID and the no-flush bit 63 when the CPU's PCID for this space is still valid).
- * @return VMS_OK, VMS_ERR_CPU. */
+/* A machine: the CPUs a set of spaces runs on, owned by the caller (one per VM, per emulated
+ * board, per kernel). It records which space each CPU has loaded and hands out each CPU's
+ * PCIDs, and its clock numbers the generations of the spaces bound to it, so a software TLB
+ * never confuses two lives of one vms_space_t struct. The library keeps no state of its
+ * own: two machines in one process never meet. All zero (or vms_machine_init) is an idle
+ * machine. Not thread-safe: activation of one machine is serialised by the caller. */
+typedef struct vms_machine_s {
+    vms_space_t *current[VMSPACE_MAX_CPUS];
+    uint16_t next_pcid[VMSPACE_MAX_CPUS]; /* next PCID to hand out; 0 = start an epoch */
+    uint64_t pcid_epoch[VMSPACE_MAX_CPUS]; /* bumped when a CPU's PCIDs are recycled */
+    uint64_t clock;                        /* the highest generation any space reached */
+} vms_machine_t;
+
+VMS_API void vms_machine_init(vms_machine_t *m);
+/* The space current on `cpu` of m, or NULL. */
+VMS_API vms_space_t *vms_machine_current(const vms_machine_t *m, int cpu);
+/* Bind a space made without a machine (a loaded one, say) to m; its generation moves past
+ * m's clock. @return VMS_OK, VMS_ERR_ARG (s already has a machine). */
+VMS_API int vms_space_attach(vms_space_t *s, vms_machine_t *m);
+/* Make s the current space on CPU `cpu` (0 <= cpu < VMSPACE_MAX_CPUS) of its machine: the
+ * space that was current there is deactivated on that CPU, and load_cr3 is called with the
+ * root (and, with PCIDs, the PCID and the no-flush bit 63 when the CPU's PCID for this space
+ * is still valid). @return VMS_OK, VMS_ERR_CPU, VMS_ERR_ARG (s has no machine). */
 VMS_API int vms_space_activate(vms_space_t *s, int cpu);
-/* Forget s on CPU `cpu` (e.g. the CPU switched to a space the library does not manage). */
+/* Forget s on CPU `cpu` (e.g. the CPU switched to a space the library does not manage).
+ * @return VMS_OK, VMS_ERR_CPU, VMS_ERR_ARG (s has no machine). */
 VMS_API int vms_space_deactivate(vms_space_t *s, int cpu);
-/* The space current on `cpu`, or NULL. */
-VMS_API vms_space_t *vms_cpu_current(int cpu);
 
 /* >>swtlb ------------------------------------------------------------------------------- */
 
@@ -1845,28 +1869,17 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
 
 /* A software TLB remembers its space by address and generation, so the generations of one
  * struct must never repeat, even when it is destroyed and initialised (or loaded) again: a
- * space starts above every generation a destroyed space reached. This floor is the one
- * process-wide word of the library; like Linux's mm context ids it only ever grows, so two
- * users of it cannot collide. */
-static uint64_t vms__generation_floor;
-
-VMS__PRIVATE uint64_t vms__generation_start(void) {
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_add_fetch(&vms__generation_floor, 1, __ATOMIC_RELAXED);
-#else
-    return ++vms__generation_floor;
-#endif
+ * space of a machine starts above every generation a space of that machine reached (like
+ * Linux's mm context ids, the clock only grows). Without a machine a space counts from
+ * `from` + 1. */
+VMS__PRIVATE uint64_t vms__generation_start(vms_machine_t *m, uint64_t from) {
+    if (!m) return from + 1;
+    if (m->clock < from) m->clock = from;
+    return ++m->clock;
 }
 
-VMS__PRIVATE void vms__generation_retire(uint64_t g) {
-#if defined(__GNUC__) || defined(__clang__)
-    uint64_t cur = __atomic_load_n(&vms__generation_floor, __ATOMIC_RELAXED);
-    while (cur < g && !__atomic_compare_exchange_n(&vms__generation_floor, &cur, g, true,
-                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
-#else
-    if (vms__generation_floor < g) vms__generation_floor = g;
-#endif
+VMS__PRIVATE void vms__generation_retire(vms_machine_t *m, uint64_t g) {
+    if (m && m->clock < g) m->clock = g;
 }
 
 VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
@@ -1898,6 +1911,7 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     s->load_cr3 = d.load_cr3;
     s->hook_user = d.hook_user;
     s->pcid = d.pcid;
+    s->machine = d.machine;
     if (d.provider) {
         s->prov = *d.provider;
     } else {
@@ -1920,7 +1934,7 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     m->flags = 0;
     m->lock = 0;
     s->table_pages = 1;
-    s->generation = vms__generation_start();
+    s->generation = vms__generation_start(s->machine, 0);
     return VMS_OK;
 }
 
@@ -1928,7 +1942,7 @@ VMS_API int vms_space_destroy(vms_space_t *s) {
     if (s->active_cpus) return VMS_ERR_ACTIVE;
     vms__drop_subtree(s, vms__tbl(s, s->root_pa), s->levels, NULL);
     if (s->owns_arena) vms_arena_destroy(&s->arena);
-    vms__generation_retire(s->generation);
+    vms__generation_retire(s->machine, s->generation);
     VMS_MEMSET(s, 0, sizeof *s);
     return VMS_OK;
 }
@@ -2042,39 +2056,44 @@ VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned ac
 
 /* >>impl-activate */
 
-/* Which space is current on each CPU, and the PCID allocator of each CPU. Process-wide
- * state: one table for all spaces of this copy of the library. */
-static vms_space_t *vms__current[VMSPACE_MAX_CPUS];
-static uint16_t vms__next_pcid[VMSPACE_MAX_CPUS];
-static uint64_t vms__pcid_epoch[VMSPACE_MAX_CPUS];
+VMS_API void vms_machine_init(vms_machine_t *m) { VMS_MEMSET(m, 0, sizeof *m); }
 
-VMS_API vms_space_t *vms_cpu_current(int cpu) {
+VMS_API vms_space_t *vms_machine_current(const vms_machine_t *m, int cpu) {
     if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return NULL;
-    return vms__current[cpu];
+    return m->current[cpu];
+}
+
+VMS_API int vms_space_attach(vms_space_t *s, vms_machine_t *m) {
+    if (!m || s->machine) return VMS_ERR_ARG;
+    s->machine = m;
+    s->generation = vms__generation_start(m, s->generation);
+    return VMS_OK;
 }
 
 VMS_API int vms_space_activate(vms_space_t *s, int cpu) {
+    vms_machine_t *mc = s->machine;
     vms_space_t *prev;
     uint64_t bit, cr3;
+    if (!mc) return VMS_ERR_ARG;
     if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return VMS_ERR_CPU;
-    prev = vms__current[cpu];
+    prev = mc->current[cpu];
     if (prev == s) return VMS_OK; /* already loaded: nothing to do */
     bit = (uint64_t)1 << cpu;
     if (prev) prev->active_cpus &= ~bit;
     s->active_cpus |= bit;
-    vms__current[cpu] = s;
+    mc->current[cpu] = s;
     cr3 = s->root_pa;
     if (s->pcid) {
-        bool valid = s->pcids[cpu] && s->pcid_epoch[cpu] == vms__pcid_epoch[cpu];
+        bool valid = s->pcids[cpu] && s->pcid_epoch[cpu] == mc->pcid_epoch[cpu];
         if (!valid) {
             /* Out of PCIDs: start a new epoch. Every PCID handed out before is void, and
              * each is flushed on its next first use, since that load lacks the no-flush bit. */
-            if (vms__next_pcid[cpu] == 0 || vms__next_pcid[cpu] > VMSPACE_MAX_PCID) {
-                vms__next_pcid[cpu] = 1;
-                vms__pcid_epoch[cpu]++;
+            if (mc->next_pcid[cpu] == 0 || mc->next_pcid[cpu] > VMSPACE_MAX_PCID) {
+                mc->next_pcid[cpu] = 1;
+                mc->pcid_epoch[cpu]++;
             }
-            s->pcids[cpu] = vms__next_pcid[cpu]++;
-            s->pcid_epoch[cpu] = vms__pcid_epoch[cpu];
+            s->pcids[cpu] = mc->next_pcid[cpu]++;
+            s->pcid_epoch[cpu] = mc->pcid_epoch[cpu];
         }
         cr3 |= s->pcids[cpu];
         /* Keep the TLB entries only if no flush for this space was skipped while it was
@@ -2087,9 +2106,10 @@ VMS_API int vms_space_activate(vms_space_t *s, int cpu) {
 }
 
 VMS_API int vms_space_deactivate(vms_space_t *s, int cpu) {
+    if (!s->machine) return VMS_ERR_ARG;
     if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return VMS_ERR_CPU;
-    if (vms__current[cpu] == s) {
-        vms__current[cpu] = NULL;
+    if (s->machine->current[cpu] == s) {
+        s->machine->current[cpu] = NULL;
         s->active_cpus &= ~((uint64_t)1 << cpu);
     }
     return VMS_OK;
@@ -2574,44 +2594,11 @@ VMS_API int vms_space_load(vms_space_t *s, const char *path) {
 /* >>impl-debug */
 
 #ifdef VMSPACE_DEBUG
-#define VMS__MARK 0x80u
-/* Clear the visit marks of the check below; descends only into marked tables, so it ends
- * even on tables that reference each other. */
-VMS__PRIVATE void vms__check_unmark(const vms_space_t *s) {
-    const uint64_t *tb[6];
-    unsigned ix[6];
-    int l = s->levels, top = s->levels;
-    tb[l] = vms__tbl(s, s->root_pa);
-    ix[l] = 0;
-    vms__meta(s, tb[l])->flags &= (uint8_t)~VMS__MARK;
-    for (;;) {
-        if (ix[l] == 512) {
-            if (l == top) return;
-            l++;
-            ix[l]++;
-            continue;
-        }
-        {
-            uint64_t e = tb[l][ix[l]];
-            if (l > 1 && vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
-                const uint64_t *child = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
-                vms_table_meta_t *m = vms__meta(s, child);
-                if (m->flags & VMS__MARK) {
-                    m->flags &= (uint8_t)~VMS__MARK;
-                    tb[l - 1] = child;
-                    ix[l - 1] = 0;
-                    l--;
-                    continue;
-                }
-            }
-        }
-        ix[l]++;
-    }
-}
-
-/* Check the tables that cover the linear range [lo, hi): each reached once, at its level,
- * with the right child count, no empty table below the root, every entry by the rules of
- * vms__entry_fault. Over the whole space the counters are checked too. */
+/* Check the tables that cover the linear range [lo, hi): each at its level, with the right
+ * child count, no empty table below the root, every entry by the rules of vms__entry_fault.
+ * Over the whole space the counters are checked too. It writes nothing: a table reached
+ * twice shows as more tables than the space counts (levels only go down, so a walk over
+ * tables that reference each other still ends). */
 VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi) {
     const uint64_t *tb[6];
     unsigned ix[6], last[6], used[6];
@@ -2623,12 +2610,11 @@ VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint
     base[l] = 0;
     for (;;) {
         if (enter) { /* first visit of tb[l], which spans from base[l] */
-            vms_table_meta_t *m = vms__meta(s, tb[l]);
+            const vms_table_meta_t *m = vms__meta(s, tb[l]);
             unsigned i;
             uint64_t from = lo > base[l] ? lo : base[l], span = VMS__SIZE(l + 1);
             uint64_t to = hi - base[l] < span ? hi : base[l] + span;
-            if (m->flags & VMS__MARK) { bad = "table_reachable_once"; break; }
-            m->flags |= VMS__MARK;
+            if (++tables > s->table_pages) { bad = "table_reachable_once"; break; }
             if (m->level != l) { bad = "table_level"; break; }
             ix[l] = vms_addr_index(from, l);
             last[l] = vms_addr_index(to - 1u, l);
@@ -2641,7 +2627,6 @@ VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint
                 if (vms_pte_is_leaf(e, l)) bytes[l - 1] += VMS__SIZE(l);
             }
             if (bad) break;
-            tables++;
             enter = false;
         }
         if (ix[l] > last[l]) { /* leaving tb[l]: its children were checked first */
@@ -2664,7 +2649,6 @@ VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint
         }
         ix[l]++;
     }
-    vms__check_unmark(s);
     if (bad || !full) return bad;
     if (tables != s->table_pages) return "table_pages_counter";
     if (bytes[0] != s->mapped_bytes[0] || bytes[1] != s->mapped_bytes[1] ||

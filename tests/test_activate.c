@@ -30,6 +30,7 @@ typedef struct cr3_log_s {
 } cr3_log_t;
 
 static cr3_log_t lg;
+static vms_machine_t mach; /* the CPUs of every space of a test */
 
 /* Staleness per space: a small table of (root, cpu mask) pairs. */
 #define MAX_STALE 8192
@@ -78,7 +79,7 @@ static void on_load(void *user, int cpu, uint64_t cr3) {
 static void mark_stale(const vms_space_t *s) {
     uint64_t *st = stale_of(s->root_pa);
     for (int c = 0; c < NCPU; c++)
-        if (vms_cpu_current(c) != s) *st |= (uint64_t)1 << c;
+        if (vms_machine_current(&mach, c) != s) *st |= (uint64_t)1 << c;
 }
 
 /* The last CR3 loaded, and on which CPU. */
@@ -97,6 +98,7 @@ static void space_new(vms_space_t *s, bool pcid) {
     d.load_cr3 = on_load;
     d.hook_user = &lg;
     d.pcid = pcid;
+    d.machine = &mach;
     cr_assert(eq(int, vms_space_init(s, &d), VMS_OK));
 }
 
@@ -108,6 +110,7 @@ static void space_free(vms_space_t *s) {
 static void setup(void) {
     memset(&lg, 0, sizeof lg);
     nstale = 0;
+    vms_machine_init(&mach);
     cr_assert(eq(int, vt_fprov_init(&fp, 64 << 20), VMS_OK));
 }
 static void teardown(void) { vt_fprov_destroy(&fp); }
@@ -122,29 +125,30 @@ Test(activate, current_and_active_sets) {
     vms_space_t a, b;
     space_new(&a, false);
     space_new(&b, false);
-    for (int c = 0; c < VMSPACE_MAX_CPUS; c++) cr_expect(eq(ptr, vms_cpu_current(c), NULL));
+    for (int c = 0; c < VMSPACE_MAX_CPUS; c++)
+        cr_expect(eq(ptr, vms_machine_current(&mach, c), NULL));
     cr_assert(eq(int, vms_space_activate(&a, 0), VMS_OK));
-    cr_expect(eq(ptr, vms_cpu_current(0), &a));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 0), &a));
     cr_expect(eq(u64, a.active_cpus, bit(0)));
     cr_assert(eq(int, vms_space_activate(&a, 2), VMS_OK));
     cr_assert(eq(int, vms_space_activate(&a, VMSPACE_MAX_CPUS - 1), VMS_OK));
     cr_expect(eq(u64, a.active_cpus, bit(0) | bit(2) | bit(VMSPACE_MAX_CPUS - 1)));
     /* b takes CPU 2 over: a loses it. */
     cr_assert(eq(int, vms_space_activate(&b, 2), VMS_OK));
-    cr_expect(eq(ptr, vms_cpu_current(2), &b));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 2), &b));
     cr_expect(eq(u64, a.active_cpus, bit(0) | bit(VMSPACE_MAX_CPUS - 1)));
     cr_expect(eq(u64, b.active_cpus, bit(2)));
     /* Activating the current space again changes nothing. */
     cr_assert(eq(int, vms_space_activate(&b, 2), VMS_OK));
-    cr_expect(eq(ptr, vms_cpu_current(2), &b));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 2), &b));
     cr_expect(eq(u64, b.active_cpus, bit(2)));
     /* Deactivating a space that is not current on that CPU leaves the CPU alone. */
     vms_space_deactivate(&a, 2);
-    cr_expect(eq(ptr, vms_cpu_current(2), &b));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 2), &b));
     cr_expect(eq(u64, b.active_cpus, bit(2)));
     cr_expect(eq(u64, a.active_cpus, bit(0) | bit(VMSPACE_MAX_CPUS - 1)));
     cr_assert(eq(int, vms_space_deactivate(&a, 0), VMS_OK));
-    cr_expect(eq(ptr, vms_cpu_current(0), NULL));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 0), NULL));
     cr_expect(eq(u64, a.active_cpus, bit(VMSPACE_MAX_CPUS - 1)));
     /* Move a and b around every CPU. */
     for (int c = 0; c < VMSPACE_MAX_CPUS; c++) {
@@ -154,13 +158,49 @@ Test(activate, current_and_active_sets) {
     for (int c = 0; c < VMSPACE_MAX_CPUS; c++) {
         if (c % 3) wa |= bit(c);
         else wb |= bit(c);
-        cr_expect(eq(ptr, vms_cpu_current(c), c % 3 ? &a : &b));
+        cr_expect(eq(ptr, vms_machine_current(&mach, c), c % 3 ? &a : &b));
     }
     cr_expect(eq(u64, a.active_cpus, wa));
     cr_expect(eq(u64, b.active_cpus, wb));
     space_free(&a);
     space_free(&b);
-    for (int c = 0; c < VMSPACE_MAX_CPUS; c++) cr_expect(eq(ptr, vms_cpu_current(c), NULL));
+    for (int c = 0; c < VMSPACE_MAX_CPUS; c++)
+        cr_expect(eq(ptr, vms_machine_current(&mach, c), NULL));
+}
+
+/* Two machines in one process (two VMs): CPU 0 of each runs its own space, each hands out
+ * PCIDs from 1, and neither sees the other's spaces. */
+Test(activate, two_machines_never_meet) {
+    vms_machine_t other;
+    vms_space_t a, b;
+    vms_space_desc_t d;
+    vms_machine_init(&other);
+    space_new(&a, true);
+    memset(&d, 0, sizeof d);
+    d.provider = &fp.prov;
+    d.load_cr3 = on_load;
+    d.hook_user = &lg;
+    d.pcid = true;
+    d.machine = &other;
+    cr_assert(eq(int, vms_space_init(&b, &d), VMS_OK));
+    cr_assert(eq(int, vms_space_activate(&a, 0), VMS_OK));
+    uint64_t cr3a = last_load().cr3;
+    cr_assert(eq(int, vms_space_activate(&b, 0), VMS_OK));
+    uint64_t cr3b = last_load().cr3;
+    cr_expect(eq(ptr, vms_machine_current(&mach, 0), &a), "b did not take a's CPU");
+    cr_expect(eq(ptr, vms_machine_current(&other, 0), &b));
+    cr_expect(eq(u64, a.active_cpus, bit(0)));
+    cr_expect(eq(u64, b.active_cpus, bit(0)));
+    cr_expect(eq(u64, cr3a & CR3_PCID_MASK, 1));
+    cr_expect(eq(u64, cr3b & CR3_PCID_MASK, 1), "each machine has its own PCIDs");
+    cr_expect(eq(u64, cr3b & VT_ADDR_BITS, b.root_pa));
+    /* A space of one machine leaving a CPU of it leaves the other machine alone. */
+    cr_assert(eq(int, vms_space_deactivate(&a, 0), VMS_OK));
+    cr_expect(eq(ptr, vms_machine_current(&other, 0), &b));
+    cr_assert(eq(int, vms_space_deactivate(&b, 0), VMS_OK));
+    cr_expect(eq(ptr, vms_machine_current(&other, 0), NULL));
+    space_free(&a);
+    space_free(&b);
 }
 
 Test(activate, cpu_out_of_range) {
@@ -173,11 +213,11 @@ Test(activate, cpu_out_of_range) {
     cr_expect(eq(int, vms_space_activate(&a, 1 << 20), VMS_ERR_CPU));
     cr_expect(eq(int, vms_space_deactivate(&a, -1), VMS_ERR_CPU));
     cr_expect(eq(int, vms_space_deactivate(&a, VMSPACE_MAX_CPUS), VMS_ERR_CPU));
-    cr_expect(eq(ptr, vms_cpu_current(-1), NULL));
-    cr_expect(eq(ptr, vms_cpu_current(VMSPACE_MAX_CPUS), NULL));
+    cr_expect(eq(ptr, vms_machine_current(&mach, -1), NULL));
+    cr_expect(eq(ptr, vms_machine_current(&mach, VMSPACE_MAX_CPUS), NULL));
     cr_expect(eq(sz, lg.n, loads), "a refused activation loads nothing");
     cr_expect(eq(u64, a.active_cpus, bit(1)));
-    cr_expect(eq(ptr, vms_cpu_current(1), &a));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 1), &a));
     space_free(&a);
 }
 
@@ -191,7 +231,7 @@ Test(activate, destroy_while_active) {
     cr_expect(eq(int, vms_space_destroy(&a), VMS_ERR_ACTIVE));
     cr_expect(eq(u64, fp.frees, frees), "a refused destroy freed frames");
     cr_expect(eq(u64, vt_table_pages(&a), tables));
-    cr_expect(eq(ptr, vms_cpu_current(3), &a));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 3), &a));
     vt_expect_page(&a, 0x401000, 0x401000, 0x401000, K4, VMS_RW);
     /* Still active elsewhere after losing CPU 3 to b. */
     cr_assert(eq(int, vms_space_activate(&a, 5), VMS_OK));
@@ -211,9 +251,10 @@ Test(activate, no_hook_only_bookkeeps) {
     memset(&d, 0, sizeof d);
     d.provider = &fp.prov;
     d.pcid = true;
+    d.machine = &mach;
     cr_assert(eq(int, vms_space_init(&a, &d), VMS_OK));
     cr_assert(eq(int, vms_space_activate(&a, 0), VMS_OK));
-    cr_expect(eq(ptr, vms_cpu_current(0), &a));
+    cr_expect(eq(ptr, vms_machine_current(&mach, 0), &a));
     cr_expect(eq(sz, lg.n, 0));
     space_free(&a);
 }
@@ -361,12 +402,12 @@ Test(activate, randomized_model) {
         switch (vt_rng_below(&rng, 6)) {
         case 0:
         case 1: {
-            bool was = vms_cpu_current(cpu) == s;
-            vms_space_t *prev = vms_cpu_current(cpu);
+            bool was = vms_machine_current(&mach, cpu) == s;
+            vms_space_t *prev = vms_machine_current(&mach, cpu);
             if (s == &v[0]) lg.check = false;
             cr_assert(eq(int, vms_space_activate(s, cpu), VMS_OK));
             lg.check = true;
-            cr_assert(eq(ptr, vms_cpu_current(cpu), s));
+            cr_assert(eq(ptr, vms_machine_current(&mach, cpu), s));
             cr_assert(ne(u64, s->active_cpus & bit(cpu), 0));
             if (prev && prev != s) cr_assert(eq(u64, prev->active_cpus & bit(cpu), 0));
             if (!was) {
@@ -379,7 +420,7 @@ Test(activate, randomized_model) {
         case 2:
             cr_assert(eq(int, vms_space_deactivate(s, cpu), VMS_OK));
             cr_assert(eq(u64, s->active_cpus & bit(cpu), 0));
-            cr_assert(ne(ptr, vms_cpu_current(cpu), s));
+            cr_assert(ne(ptr, vms_machine_current(&mach, cpu), s));
             break;
         case 3: { /* unmap a present page (if mapped), then map it back */
             uint64_t pa;
@@ -401,11 +442,11 @@ Test(activate, randomized_model) {
             cr_assert(eq(int, vms_space_protect(s, va, K4, VMS_RW), VMS_OK));
             break;
         }
-        /* The active sets always match vms_cpu_current. */
+        /* The active sets always match vms_machine_current. */
         for (int i = 0; i < NS; i++) {
             uint64_t want = 0;
             for (int c = 0; c < VMSPACE_MAX_CPUS; c++)
-                if (vms_cpu_current(c) == &v[i]) want |= bit(c);
+                if (vms_machine_current(&mach, c) == &v[i]) want |= bit(c);
             cr_assert(eq(u64, v[i].active_cpus, want), "space %d active set", i);
         }
     }

@@ -35,11 +35,13 @@ typedef struct cat_fix_s {
 } cat_fix_t;
 
 static cat_fix_t F;
+static vms_machine_t cat_machine;
 
 static void cat_setup(void) {
     vms_space_desc_t d;
     memset(&d, 0, sizeof d);
     d.arena.size = (uint64_t)64 << 20;
+    d.machine = &cat_machine;
     cr_assert(eq(int, vms_space_init(&F.s, &d), VMS_OK));
     cr_assert(eq(int, vms_arena_alloc_data(&F.s.arena, 0x10000, 0x1000, &F.data_pa), VMS_OK));
     cr_assert(
@@ -207,6 +209,7 @@ enum cat_op {
     OP_ACTIVATE,
     OP_DEACTIVATE,
     OP_DESTROY_ACTIVE,
+    OP_NO_MACHINE, /* a: 0 activate, 1 deactivate, 2 attach (NULL machine), 3 attach twice */
     OP_COPY_FROM,
     OP_COPY_TO,
     OP_FILL,
@@ -340,6 +343,10 @@ static cat_row_t cat_rows[] = {
     {"deactivate_cpu_max", OP_DEACTIVATE, VMSPACE_MAX_CPUS, 0, 0, 0, 0, VMS_ERR_CPU},
     {"deactivate_cpu_negative", OP_DEACTIVATE, (uint64_t)-5, 0, 0, 0, 0, VMS_ERR_CPU},
     {"destroy_while_active", OP_DESTROY_ACTIVE, 3, 0, 0, 0, 0, VMS_ERR_ACTIVE},
+    {"activate_without_machine", OP_NO_MACHINE, 0, 0, 0, 0, 0, VMS_ERR_ARG},
+    {"deactivate_without_machine", OP_NO_MACHINE, 1, 0, 0, 0, 0, VMS_ERR_ARG},
+    {"attach_null_machine", OP_NO_MACHINE, 2, 0, 0, 0, 0, VMS_ERR_ARG},
+    {"attach_twice", OP_NO_MACHINE, 3, 0, 0, 0, 0, VMS_ERR_ARG},
     /* Copies. */
     {"copy_from_wraps", OP_COPY_FROM, TOPPAGE, 0x2000, 0, 0, 0, VMS_ERR_OVERFLOW},
     {"copy_from_hole", OP_COPY_FROM, CAT_HOLE_VA, 0x10, 0, 0, 0, VMS_ERR_FAULT},
@@ -537,6 +544,23 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
         rc = vms_space_destroy(&F.s);
         cr_expect(eq(u64, cat_digest(), d0), "destroy while active changed the space");
         cr_assert(eq(int, vms_space_deactivate(&F.s, (int)r->a), VMS_OK));
+        return rc;
+    }
+    case OP_NO_MACHINE: {
+        vms_space_t t;
+        vms_space_desc_t d;
+        vms_machine_t other;
+        memset(&d, 0, sizeof d);
+        d.arena.size = 1 << 20;
+        vms_machine_init(&other);
+        cr_assert(eq(int, vms_space_init(&t, &d), VMS_OK));
+        if (r->a == 0) rc = vms_space_activate(&t, 0);
+        else if (r->a == 1) rc = vms_space_deactivate(&t, 0);
+        else if (r->a == 2) rc = vms_space_attach(&t, NULL);
+        else rc = vms_space_attach(&t, &other) == VMS_OK ? vms_space_attach(&t, &other) : -1;
+        cr_expect(eq(ptr, (void *)vms_machine_current(&other, 0), NULL));
+        cr_expect(eq(u64, t.active_cpus, 0));
+        cr_expect(eq(int, vms_space_destroy(&t), VMS_OK));
         return rc;
     }
     case OP_COPY_FROM: return vms_copy_from(&F.s, buf, r->a, r->b, &cr);

@@ -183,4 +183,29 @@ Test(coverage_core, space_check_names_each_clause) {
     cr_expect(eq(ptr, (void *)vms_space_check(&s), NULL));
     cr_assert(eq(int, vms_space_destroy(&s), VMS_OK));
 }
+
+/* The check only reads: the metadata of every table (a byte each of level, flags, children,
+ * lock) is the same after it, even when it finds a fault, so it may run beside readers. */
+Test(coverage_core, space_check_writes_nothing) {
+    vms_space_t s;
+    uint64_t *e[5];
+    check_space(&s, e);
+    const uint8_t *meta = (const uint8_t *)(s.prov.meta_map + (uintptr_t)(s.arena.phys_base /
+                                                              4096 * sizeof(vms_table_meta_t)));
+    size_t n = (size_t)(s.arena.size / 4096 * sizeof(vms_table_meta_t));
+    uint8_t *before = malloc(n);
+    cr_assert(not(eq(ptr, before, NULL)));
+    memcpy(before, meta, n);
+    cr_expect(eq(ptr, (void *)vms_space_check(&s), NULL));
+    cr_expect(eq(int, memcmp(before, meta, n), 0), "a clean check wrote metadata");
+    uint64_t old = *e[2];
+    uint64_t *pd = vms_space_table(&s, *e[3] & VT_ADDR_BITS);
+    pd[9] = old; /* the page table reached twice */
+    cr_expect(eq(str, (char *)vms_space_check(&s), "table_reachable_once"));
+    pd[9] = 0;
+    cr_expect(eq(int, memcmp(before, meta, n), 0), "a failed check wrote metadata");
+    cr_expect(eq(ptr, (void *)vms_space_check(&s), NULL));
+    free(before);
+    vms_space_destroy(&s);
+}
 #endif

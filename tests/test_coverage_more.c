@@ -263,13 +263,16 @@ static void flush_hook(void *user, const vms_flush_batch_t *b, uint64_t cpus) {
 Test(cov_flush, threshold_uint32_max_still_dispatches_flush_all) {
     vms_space_t s;
     vms_space_desc_t d;
+    vms_machine_t m;
     flushes_t f;
+    vms_machine_init(&m);
     memset(&f, 0, sizeof f);
     memset(&d, 0, sizeof d);
     d.arena.size = 4 * M1;
     d.flush = flush_hook;
     d.hook_user = &f;
     d.flush_threshold = UINT32_MAX;
+    d.machine = &m;
     cr_assert(eq(int, vms_space_init(&s, &d), VMS_OK));
     cr_assert(eq(int, vms_space_map(&s, 0, 0, 16 * T1, VMS_RW, 0), VMS_OK));
     cr_expect(eq(u64, vt_stats(&s).mapped_bytes[2], 16 * T1));

@@ -63,6 +63,7 @@ static const event_t *last_flush(void) {
 }
 
 static vms_space_t sp;
+static vms_machine_t mach;
 
 static void space_init_with(uint32_t threshold, bool own_provider) {
     vms_space_desc_t d;
@@ -73,6 +74,7 @@ static void space_init_with(uint32_t threshold, bool own_provider) {
     d.hook_user = &rec;
     d.flush_threshold = threshold;
     d.arena.size = 64 << 20;
+    d.machine = &mach;
     if (own_provider) {
         vms_arena_desc_t ad;
         memset(&ad, 0, sizeof ad);
@@ -179,6 +181,7 @@ Test(flush, unmap_single_page) {
 Test(flush, sent_to_active_cpus_only) {
     vms_space_t other;
     cr_assert(eq(int, vt_space_init(&other, 4, 16 << 20), VMS_OK));
+    cr_assert(eq(int, vms_space_attach(&other, &mach), VMS_OK));
     int last = VMSPACE_MAX_CPUS - 1;
     cr_assert(eq(int, vms_space_activate(&sp, 0), VMS_OK));
     cr_assert(eq(int, vms_space_activate(&sp, 3), VMS_OK));

@@ -529,32 +529,50 @@ Test(arena_memory, size_errors) {
     vms_arena_destroy(&a);
 }
 
-/* ---- a software TLB over the lives of one struct ---- */
+/* ---- a software TLB over the lives of one struct ----
+ *
+ * The spaces belong to a machine, whose clock numbers their generations: a new life of the
+ * struct starts above every generation the old one reached. */
+
+static vms_machine_t life_machine;
+
+static int life_init(vms_space_t *s) {
+    vms_space_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.levels = 4;
+    d.arena.size = 4 << 20;
+    d.machine = &life_machine;
+    return vms_space_init(s, &d);
+}
 
 Test(swtlb_life, reinit_in_the_same_struct) {
     vms_swtlb_t t;
     uint64_t pa = 0;
-    cr_assert(eq(int, vt_space_init(&sp, 4, 4 << 20), VMS_OK));
+    vms_machine_init(&life_machine);
+    cr_assert(eq(int, life_init(&sp), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0x10000000, 0x111000, K4, VMS_R, 0), VMS_OK));
     vms_swtlb_init(&t, &sp);
     cr_assert(vms_swtlb_translate(&t, 0x10000010, &pa));
     cr_assert(eq(u64, pa, 0x111010));
     cr_assert(eq(int, vms_space_destroy(&sp), VMS_OK));
-    cr_assert(eq(int, vt_space_init(&sp, 4, 4 << 20), VMS_OK));
+    cr_assert(eq(int, life_init(&sp), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0x10000000, 0x999000, K4, VMS_R, 0), VMS_OK));
     cr_expect(vms_swtlb_translate(&t, 0x10000010, &pa));
     cr_expect(eq(u64, pa, 0x999010), "the new life's translation, not the old one");
     cr_assert(eq(int, vms_space_destroy(&sp), VMS_OK));
     /* The same after as many changes as the first life made. */
-    cr_assert(eq(int, vt_space_init(&sp, 4, 4 << 20), VMS_OK));
+    cr_assert(eq(int, life_init(&sp), VMS_OK));
     cr_expect(not(vms_swtlb_translate(&t, 0x10000010, &pa)), "unmapped in the third life");
     vms_space_destroy(&sp);
 }
 
+/* A loaded space has no machine until it is attached; attaching moves its generation past
+ * every generation the machine's spaces reached. */
 Test(swtlb_life, load_in_the_same_struct) {
     vms_swtlb_t t;
     uint64_t pa = 0;
-    cr_assert(eq(int, vt_space_init(&sp, 4, 4 << 20), VMS_OK));
+    vms_machine_init(&life_machine);
+    cr_assert(eq(int, life_init(&sp), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0x10000000, 0x111000, K4, VMS_R, 0), VMS_OK));
     img_t im = img_save(&sp);
     cr_assert(eq(int, vms_space_unmap(&sp, 0x10000000, K4), VMS_OK));
@@ -564,8 +582,14 @@ Test(swtlb_life, load_in_the_same_struct) {
     cr_assert(eq(u64, pa, 0x777010));
     cr_assert(eq(int, vms_space_destroy(&sp), VMS_OK));
     cr_assert(eq(int, img_load(&im, &sp), VMS_OK));
+    cr_expect(eq(int, vms_space_activate(&sp, 0), VMS_ERR_ARG), "no machine yet");
+    cr_assert(eq(int, vms_space_attach(&sp, &life_machine), VMS_OK));
+    cr_expect(eq(int, vms_space_attach(&sp, &life_machine), VMS_ERR_ARG), "attached once");
     cr_expect(vms_swtlb_translate(&t, 0x10000010, &pa));
     cr_expect(eq(u64, pa, 0x111010), "the loaded translation");
+    cr_expect(eq(int, vms_space_activate(&sp, 0), VMS_OK));
+    cr_expect(eq(ptr, vms_machine_current(&life_machine, 0), &sp));
+    cr_expect(eq(int, vms_space_deactivate(&sp, 0), VMS_OK));
     vms_space_destroy(&sp);
     free(im.b);
 }

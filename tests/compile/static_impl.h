@@ -9,10 +9,10 @@ typedef int (*vms_test_map_fn)(vms_space_t *, uint64_t, uint64_t, uint64_t, vms_
 int vms_test_static_run(void);
 /* The static copy's vms_space_map. */
 vms_test_map_fn vms_test_static_map_fn(void);
-/* Init sp and activate it on cpu with the static copy. */
-int vms_test_static_activate(vms_space_t *sp, int cpu);
-/* Whether the static copy has sp current on cpu. */
-int vms_test_static_is_current(const vms_space_t *sp, int cpu);
+/* Init sp on machine m and activate it on cpu with the static copy. */
+int vms_test_static_activate(vms_space_t *sp, vms_machine_t *m, int cpu);
+/* Whether the static copy sees sp current on cpu of m. */
+int vms_test_static_is_current(const vms_machine_t *m, const vms_space_t *sp, int cpu);
 /* Deactivate and destroy sp with the static copy. */
 int vms_test_static_release(vms_space_t *sp, int cpu);
 

@@ -11,7 +11,9 @@
 #include "static_impl.h"
 
 int main(void) {
-    vms_space_t sp;
+    vms_space_t sp, other;
+    vms_space_desc_t d;
+    vms_machine_t m1, m2;
     int failures = 0;
 
     failures += vms_ex_run("extern copy");
@@ -23,21 +25,27 @@ int main(void) {
         failures++;
     }
 
-    /* Activation state lives in each copy: the extern copy must not see the static one's. */
-    if (vms_test_static_activate(&sp, 0) != VMS_OK) {
-        fprintf(stderr, "static_impl: activation in the static copy failed\n");
+    /* Two machines, one per copy: each copy's space is current on CPU 0 of its own. */
+    vms_machine_init(&m1);
+    vms_machine_init(&m2);
+    memset(&d, 0, sizeof d);
+    d.machine = &m2;
+    if (vms_test_static_activate(&sp, &m1, 0) != VMS_OK || vms_space_init(&other, &d) != VMS_OK ||
+        vms_space_activate(&other, 0) != VMS_OK) {
+        fprintf(stderr, "static_impl: activation failed\n");
         return 1;
     }
-    if (!vms_test_static_is_current(&sp, 0)) {
-        fprintf(stderr, "static_impl: the static copy lost its current space\n");
+    if (!vms_test_static_is_current(&m1, &sp, 0) || vms_machine_current(&m2, 0) != &other) {
+        fprintf(stderr, "static_impl: a copy lost its current space\n");
         failures++;
     }
-    if (vms_cpu_current(0) != NULL) {
-        fprintf(stderr, "static_impl: the extern copy sees the static copy's current space\n");
+    if (vms_machine_current(&m1, 0) != &sp || !vms_test_static_is_current(&m2, &other, 0)) {
+        fprintf(stderr, "static_impl: the copies read a machine differently\n");
         failures++;
     }
-    if (vms_test_static_release(&sp, 0) != VMS_OK) {
-        fprintf(stderr, "static_impl: release in the static copy failed\n");
+    if (vms_test_static_release(&sp, 0) != VMS_OK || vms_space_deactivate(&other, 0) != VMS_OK ||
+        vms_space_destroy(&other) != VMS_OK) {
+        fprintf(stderr, "static_impl: release failed\n");
         failures++;
     }
     return failures == 0 ? 0 : 1;

@@ -331,6 +331,7 @@ static uint64_t fz_shadow_lo = 0, fz_shadow_hi = FZ_DATA_SIZE;
 static vms_swtlb_t fz_tlb;
 
 static vms_space_t *fz_cur[FZ_NCPU]; /* what the harness thinks each CPU runs */
+static vms_machine_t fz_machine;    /* the CPUs of both spaces */
 static const int fz_cpu_ids[FZ_NCPU] = {0, 1, 7, VMSPACE_MAX_CPUS - 1};
 /* Changes that removed, moved or weakened a translation: only those must be flushed, so only
  * those forbid a no-flush return to a CPU. Added rights need no flush (the CPU re-walks on
@@ -1509,9 +1510,9 @@ static void fz_op_activate(void) {
     FZ_EQ(fz_s.active_cpus, fz_active_mask(&fz_s), "active CPUs");
     if (fz_have_other) FZ_EQ(fz_other.active_cpus, fz_active_mask(&fz_other), "other's CPUs");
     if (slot >= 0)
-        FZ_CHECK(vms_cpu_current(cpu) == fz_cur[slot], "vms_cpu_current");
+        FZ_CHECK(vms_machine_current(&fz_machine, cpu) == fz_cur[slot], "vms_machine_current");
     else
-        FZ_CHECK(vms_cpu_current(cpu) == NULL, "vms_cpu_current of a bad CPU");
+        FZ_CHECK(vms_machine_current(&fz_machine, cpu) == NULL, "current of a bad CPU");
     if (b == 0x37) { /* destroy while active must refuse */
         if (fz_s.active_cpus) {
             uint64_t d = fz_digest();
@@ -1815,6 +1816,8 @@ static bool fz_setup(unsigned cfg) {
     d.hook_user = &fz_s;
     d.pcid = (cfg >> 1) & 1;
     d.flush_threshold = (cfg >> 2) & 1 ? 4 : 0;
+    d.machine = &fz_machine;
+    vms_machine_init(&fz_machine);
     if (vms_space_init(&fz_s, &d) != VMS_OK) return false;
     fz_have_space = true;
     fm_levels = d.levels;
@@ -1845,6 +1848,7 @@ static bool fz_setup(unsigned cfg) {
         od.flush = fz_flush_hook;
         od.hook_user = &fz_other;
         od.load_cr3 = fz_cr3_hook;
+        od.machine = &fz_machine;
         if (vms_space_init(&fz_other, &od) == VMS_OK) fz_have_other = true;
     }
     fz_have_owner = false;
@@ -1860,7 +1864,8 @@ static void fz_teardown(void) {
         if (fz_cur[i]) FZ_ERR(vms_space_deactivate(fz_cur[i], fz_cpu_ids[i]), VMS_OK, "deactivate");
         fz_cur[i] = NULL;
     }
-    for (i = 0; i < VMSPACE_MAX_CPUS; i++) FZ_CHECK(vms_cpu_current(i) == NULL, "CPU left active");
+    for (i = 0; i < VMSPACE_MAX_CPUS; i++)
+        FZ_CHECK(vms_machine_current(&fz_machine, i) == NULL, "CPU left active");
     FZ_ERR(vms_space_destroy(&fz_s), VMS_OK, "destroy");
     fz_have_space = false;
     if (fz_have_other) FZ_ERR(vms_space_destroy(&fz_other), VMS_OK, "destroy other");
