@@ -8,6 +8,12 @@
  *   map_rootwalk  the common per-page mapper: every page walks from the root, allocating and
  *                 zeroing missing tables on the way, then stores one leaf entry. A fresh root
  *                 every step, so the tables are built from nothing as in a fresh space.
+ *   map_clear     the bare limit of an unmap: clear the 4 KiB entries of the leaf tables.
+ *   map_rewrite   the bare limit of a protect: clear RW in every entry (a read, a store).
+ *   op1_rootwalk  the same per-page mapper installing single pages into a populated region
+ *                 (every other slot mapped, tables present), one call per page, as the
+ *                 library's op1 cases do; variant 4 + level is the bare inline walk and store
+ *                 (no call, no checks), the floor of any single-page map.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -112,6 +118,51 @@ void vms_bench_map_bare_gen_report(void *state, vms_bench_info_t *info) {
 }
 
 void vms_bench_map_bare_gen_teardown(void *state) { vms_bench_map_bare_teardown(state); }
+
+void *vms_bench_map_clear_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    (void)arg;
+    return bm_bare_setup(variant, info);
+}
+
+uint64_t vms_bench_map_clear_step(void *state) {
+    bm_bare_t *b = state;
+    uint64_t *restrict dst = b->dst;
+    uint64_t i, n = b->n, z = b->salt;
+    for (i = 0; i < n; i++) dst[i] = z;
+    return dst[n - 1];
+}
+
+void vms_bench_map_clear_reset(void *state) { (void)state; }
+void vms_bench_map_clear_report(void *state, vms_bench_info_t *info) {
+    bm_bare_t *b = state;
+    if (b->dst[b->n - 1] != 0) vms_bench_die("bare clear check", 0);
+    (void)info;
+}
+void vms_bench_map_clear_teardown(void *state) { vms_bench_map_bare_teardown(state); }
+
+void *vms_bench_map_rewrite_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bm_bare_t *b = bm_bare_setup(variant, info);
+    (void)arg;
+    memcpy(b->dst, b->src, b->n * 8);
+    return b;
+}
+
+uint64_t vms_bench_map_rewrite_step(void *state) {
+    bm_bare_t *b = state;
+    uint64_t *restrict dst = b->dst;
+    uint64_t i, n = b->n, flip = BM_RW | b->salt;
+    for (i = 0; i < n; i++) dst[i] ^= flip;
+    return dst[n - 1];
+}
+
+void vms_bench_map_rewrite_reset(void *state) { (void)state; }
+void vms_bench_map_rewrite_report(void *state, vms_bench_info_t *info) {
+    bm_bare_t *b = state;
+    if ((b->dst[b->n - 1] & ~BM_RW) != (b->src[b->n - 1] & ~BM_RW))
+        vms_bench_die("bare rewrite check", 0);
+    (void)info;
+}
+void vms_bench_map_rewrite_teardown(void *state) { vms_bench_map_bare_teardown(state); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* map_rootwalk */
@@ -223,4 +274,93 @@ void vms_bench_map_rootwalk_teardown(void *state) {
     bm_rw_t *w = state;
     vms_bench_free(w->mem, w->nframes * BM_PAGE);
     free(w);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* op1_rootwalk */
+
+#define BM_OP1_HOLES 256
+
+typedef struct bm_op1_s {
+    bm_rw_t w;
+    int level, bare;
+    uint64_t size, base;
+} bm_op1_t;
+
+static uint64_t bm_op1_va(const bm_op1_t *o, uint64_t k) { return o->base + k * o->size; }
+static uint64_t bm_op1_pa(const bm_op1_t *o, uint64_t k) { return BM_PA + k * o->size; }
+
+/* The entry of va at level (the tables exist). */
+static uint64_t *bm_op1_slot(bm_op1_t *o, uint64_t va) {
+    uint64_t *t = (uint64_t *)o->w.mem;
+    int level;
+    for (level = 4; level > o->level; level--)
+        t = (uint64_t *)(o->w.mem + (t[(va >> (12 + 9 * (level - 1))) & 511u] & BM_ADDR));
+    return &t[(va >> (12 + 9 * (o->level - 1))) & 511u];
+}
+
+void *vms_bench_op1_rootwalk_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bm_op1_t *o = calloc(1, sizeof *o);
+    uint64_t k;
+    (void)arg;
+    if (!o) vms_bench_die("calloc", 0);
+    o->level = variant % 4;
+    o->bare = variant >= 4;
+    o->size = bm_level_size(o->level);
+    o->base = o->level == 3 ? BM_VA & ~(512 * BM_GIB - 1) : BM_VA;
+    o->w.nframes = 16;
+    o->w.mem = vms_bench_alloc(o->w.nframes * BM_PAGE);
+    o->w.used = 1;
+    for (k = 0; k < 2 * BM_OP1_HOLES; k += 2)
+        if (bm_rw_map_page(&o->w, bm_op1_va(o, k), bm_op1_pa(o, k), o->level))
+            vms_bench_die("op1 rootwalk setup", (int)k);
+    info->items = BM_OP1_HOLES;
+    info->manual = 1;
+    return o;
+}
+
+uint64_t vms_bench_op1_rootwalk_step(void *state) {
+    bm_op1_t *o = state;
+    uint64_t k;
+    if (o->bare) {
+        /* The walk and the store inline: no call, no presence or size checks. */
+        const uint64_t flags = BM_LEAF_FLAGS | (o->level > 1 ? BM_PS : 0);
+        uint8_t *mem = o->w.mem;
+        int leaf = o->level;
+        for (k = 1; k < 2 * BM_OP1_HOLES; k += 2) {
+            uint64_t va = bm_op1_va(o, k), *t = (uint64_t *)mem;
+            int level;
+            for (level = 4; level > leaf; level--)
+                t = (uint64_t *)(mem + (t[(va >> (12 + 9 * (level - 1))) & 511u] & BM_ADDR));
+            t[(va >> (12 + 9 * (leaf - 1))) & 511u] = bm_op1_pa(o, k) | flags;
+        }
+    } else {
+        for (k = 1; k < 2 * BM_OP1_HOLES; k += 2)
+            if (bm_rw_map_page(&o->w, bm_op1_va(o, k), bm_op1_pa(o, k), o->level))
+                vms_bench_die("op1 rootwalk", (int)k);
+    }
+    return o->w.used;
+}
+
+void vms_bench_op1_rootwalk_reset(void *state) {
+    bm_op1_t *o = state;
+    uint64_t k;
+    for (k = 1; k < 2 * BM_OP1_HOLES; k += 2) *bm_op1_slot(o, bm_op1_va(o, k)) = 0;
+}
+
+void vms_bench_op1_rootwalk_report(void *state, vms_bench_info_t *info) {
+    bm_op1_t *o = state;
+    uint64_t k;
+    vms_bench_op1_rootwalk_step(o);
+    for (k = 0; k < 2 * BM_OP1_HOLES; k++)
+        if (bm_rw_lookup(&o->w, bm_op1_va(o, k) + 8) != bm_op1_pa(o, k) + 8)
+            vms_bench_die("op1 rootwalk check", (int)k);
+    vms_bench_op1_rootwalk_reset(o);
+    vms_bench_counter(info, "table_pages", (double)o->w.used);
+}
+
+void vms_bench_op1_rootwalk_teardown(void *state) {
+    bm_op1_t *o = state;
+    vms_bench_free(o->w.mem, o->w.nframes * BM_PAGE);
+    free(o);
 }

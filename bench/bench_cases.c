@@ -6,6 +6,10 @@
  * holds only its root: the reset between steps (untimed, manual timing) unmaps the range,
  * which frees every table the map built.
  *
+ * Single-operation cases (op1/...) time one call per page into a populated region: every
+ * other page (or 2 MiB, or 1 GiB entry) of the region is mapped, so the tables exist, and a
+ * step maps, or unmaps, the 256 holes between them one call each.
+ *
  * Translate cases read pre-generated address streams; one step is 4096 translations. In a
  * dependent chain each address is XORed with (previous result AND a run-time zero), so each
  * walk waits for the one before (the peer measurements' "dependent mode").
@@ -20,10 +24,11 @@
 
 #if VMS_BENCH_HAVE_IMPL
 
-#define VMSPACE_IMPLEMENTATION
+/* Only the headers: the implementation is bench_impl.c, its own translation unit built with
+ * the same flags, as a user builds it (compiled in here, constants would fold across the
+ * call and flatter the library). */
 #include "vmspace.h"
 #if VMS_BENCH_HAVE_OWNER
-#define VMSPACE_OWNER_IMPLEMENTATION
 #include "vmspace_owner.h"
 #endif
 
@@ -204,6 +209,98 @@ BC_MAP_FAMILY(map_space, BC_MAP_SPACE)
 BC_MAP_FAMILY(map_single, BC_MAP_SINGLE)
 BC_MAP_FAMILY(unmap_space, BC_UNMAP)
 BC_MAP_FAMILY(protect_space, BC_PROTECT)
+
+/* ------------------------------------------------------------------------------------------ */
+/* op1: one call per page into a populated region */
+
+#define BC_OP1_HOLES 256
+
+enum { BC_OP1_ONESHOT, BC_OP1_SPACE_MAP, BC_OP1_SPACE_UNMAP };
+
+typedef struct bc_op1_s {
+    vms_space_t sp;
+    int op, level;
+    uint64_t size, base;
+} bc_op1_t;
+
+/* Slot k of the region: even slots stay mapped, odd ones are the holes. */
+static uint64_t bc_op1_va(const bc_op1_t *o, uint64_t k) { return o->base + k * o->size; }
+static uint64_t bc_op1_pa(const bc_op1_t *o, uint64_t k) { return BC_PA + k * o->size; }
+
+static void bc_op1_map_holes(bc_op1_t *o) {
+    uint64_t k;
+    for (k = 1; k < 2 * BC_OP1_HOLES; k += 2)
+        bc_check(vms_space_map(&o->sp, bc_op1_va(o, k), bc_op1_pa(o, k), o->size, VMS_RW, 0),
+                 "vms_space_map");
+}
+
+static void bc_op1_unmap_holes(bc_op1_t *o) {
+    uint64_t k;
+    for (k = 1; k < 2 * BC_OP1_HOLES; k += 2)
+        bc_check(vms_space_unmap(&o->sp, bc_op1_va(o, k), o->size), "vms_space_unmap");
+}
+
+void *vms_bench_op1_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bc_op1_t *o = calloc(1, sizeof *o);
+    vms_space_desc_t d;
+    uint64_t k, pa;
+    (void)arg;
+    if (!o) vms_bench_die("calloc", 0);
+    memset(&d, 0, sizeof d);
+    d.arena.size = 64u << 20;
+    bc_check(vms_space_init(&o->sp, &d), "vms_space_init");
+    o->op = variant / 4;
+    o->level = variant % 4;
+    o->size = VMS_LEVEL_SIZE(o->level);
+    o->base = o->level == 3 ? BC_VA & ~(VMS_LEVEL_SIZE(4) - 1) : BC_VA;
+    for (k = 0; k < 2 * BC_OP1_HOLES; k += 2)
+        bc_check(vms_space_map(&o->sp, bc_op1_va(o, k), bc_op1_pa(o, k), o->size, VMS_RW, 0),
+                 "vms_space_map");
+    /* One untimed round trip, checked. */
+    bc_op1_map_holes(o);
+    for (k = 0; k < 2 * BC_OP1_HOLES; k++)
+        if (!vms_translate(&o->sp, bc_op1_va(o, k) + 8, &pa) || pa != bc_op1_pa(o, k) + 8)
+            vms_bench_die("op1 check", (int)k);
+    if (o->op != BC_OP1_SPACE_UNMAP) bc_op1_unmap_holes(o);
+    info->items = BC_OP1_HOLES;
+    info->manual = 1;
+    return o;
+}
+
+uint64_t vms_bench_op1_step(void *state) {
+    bc_op1_t *o = state;
+    uint64_t k;
+    vms_cursor_t c;
+    switch (o->op) {
+    case BC_OP1_ONESHOT:
+        for (k = 1; k < 2 * BC_OP1_HOLES; k += 2) {
+            bc_check(vms_cursor_open(&c, &o->sp, bc_op1_va(o, k), o->size), "vms_cursor_open");
+            bc_check(vms_cursor_map(&c, bc_op1_pa(o, k), o->size, VMS_RW, 0), "vms_cursor_map");
+            vms_cursor_close(&c);
+        }
+        break;
+    case BC_OP1_SPACE_MAP: bc_op1_map_holes(o); break;
+    default: bc_op1_unmap_holes(o); break;
+    }
+    return o->sp.table_pages;
+}
+
+void vms_bench_op1_reset(void *state) {
+    bc_op1_t *o = state;
+    if (o->op == BC_OP1_SPACE_UNMAP) bc_op1_map_holes(o);
+    else bc_op1_unmap_holes(o);
+}
+
+void vms_bench_op1_report(void *state, vms_bench_info_t *info) {
+    bc_op1_t *o = state;
+    vms_bench_counter(info, "table_pages", (double)o->sp.table_pages);
+}
+
+void vms_bench_op1_teardown(void *state) {
+    bc_op1_t *o = state;
+    vms_space_destroy(&o->sp);
+    free(o);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* translate */

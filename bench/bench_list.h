@@ -29,6 +29,11 @@
 #define VMS_BENCH_4K 1 /* page level: 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB */
 #define VMS_BENCH_2M 2
 #define VMS_BENCH_1G 3
+/* Single-operation cases: op * 4 + page level. */
+#define VMS_BENCH_OP1_ONESHOT(level) (0 * 4 + (level)) /* cursor open, map, close */
+#define VMS_BENCH_OP1_MAP(level) (1 * 4 + (level))     /* vms_space_map */
+#define VMS_BENCH_OP1_UNMAP(level) (2 * 4 + (level))   /* vms_space_unmap */
+#define VMS_BENCH_OP1_BARE(level) (4 + (level))        /* op1_rootwalk: inline walk+store */
 /* Translate address sets (times 2, plus 1 for a dependent chain). */
 #define VMS_BENCH_TR_DENSE 0  /* random in 1 GiB of 4 KiB pages, tables warm */
 #define VMS_BENCH_TR_SEQ 1    /* sequential through the same 1 GiB, 1 KiB stride */
@@ -54,6 +59,12 @@
     X("map/rootwalk/4k", map_rootwalk, VMS_BENCH_4K, (-1))                             \
     X("map/rootwalk/2m", map_rootwalk, VMS_BENCH_2M, (-1))                             \
     X("map/rootwalk/1g", map_rootwalk, VMS_BENCH_1G, (-1))                             \
+    X("unmap/bare_clear/4k", map_clear, VMS_BENCH_4K, (-1))                            \
+    X("protect/bare_rewrite/4k", map_rewrite, VMS_BENCH_4K, (-1))                      \
+    X("op1/rootwalk/4k", op1_rootwalk, VMS_BENCH_4K, (-1))                             \
+    X("op1/rootwalk/2m", op1_rootwalk, VMS_BENCH_2M, (-1))                             \
+    X("op1/rootwalk/1g", op1_rootwalk, VMS_BENCH_1G, (-1))                             \
+    X("op1/bare_walk_store/4k", op1_rootwalk, VMS_BENCH_OP1_BARE(1), (-1))             \
     X("lease/rbtree/reader", lease_rb, VMS_BENCH_LEASE_READER, VMS_BENCH_LIVE)          \
     X("lease/rbtree/writer", lease_rb, VMS_BENCH_LEASE_WRITER, VMS_BENCH_LIVE)          \
     X("lease/rbtree/conflict", lease_rb, VMS_BENCH_LEASE_CONFLICT, VMS_BENCH_LIVE)      \
@@ -71,6 +82,13 @@
     X("translate/" sname "/bare/dep", tr_bare, VMS_BENCH_DEP(set), (-1))
 #define VMS_BENCH_LIST_LIBRARY(X)                                                       \
     X("map/cursor/4k", map_cursor, VMS_BENCH_4K, (-1))                                 \
+    X("op1/oneshot/4k", op1, VMS_BENCH_OP1_ONESHOT(1), (-1))                           \
+    X("op1/space_map/4k", op1, VMS_BENCH_OP1_MAP(1), (-1))                             \
+    X("op1/space_map/2m", op1, VMS_BENCH_OP1_MAP(2), (-1))                             \
+    X("op1/space_map/1g", op1, VMS_BENCH_OP1_MAP(3), (-1))                             \
+    X("op1/space_unmap/4k", op1, VMS_BENCH_OP1_UNMAP(1), (-1))                         \
+    X("op1/space_unmap/2m", op1, VMS_BENCH_OP1_UNMAP(2), (-1))                         \
+    X("op1/space_unmap/1g", op1, VMS_BENCH_OP1_UNMAP(3), (-1))                         \
     X("map/space/4k", map_space, VMS_BENCH_4K, (-1))                                   \
     X("map/single/4k", map_single, VMS_BENCH_4K, (-1))                                 \
     X("map/cursor/2m", map_cursor, VMS_BENCH_2M, (-1))                                 \
@@ -136,6 +154,10 @@ extern "C" {
 VMS_BENCH_DECLARE_FAMILY(map_bare)
 VMS_BENCH_DECLARE_FAMILY(map_bare_gen)
 VMS_BENCH_DECLARE_FAMILY(map_rootwalk)
+VMS_BENCH_DECLARE_FAMILY(map_clear)
+VMS_BENCH_DECLARE_FAMILY(map_rewrite)
+VMS_BENCH_DECLARE_FAMILY(op1_rootwalk)
+VMS_BENCH_DECLARE_FAMILY(op1)
 VMS_BENCH_DECLARE_FAMILY(lease_rb)
 VMS_BENCH_DECLARE_FAMILY(lease_list)
 VMS_BENCH_DECLARE_FAMILY(map_cursor)

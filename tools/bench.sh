@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # tools/bench.sh - build the benchmarks in Release, run every case, write bench-results/.
 #
-# Usage: tools/bench.sh [--quick | --full] [--cc gcc|clang] [--no-plots] [--out DIR]
-#                       [--filter REGEX] [--cflags "FLAGS"] [--no-install]
+# Usage: tools/bench.sh [--quick | --full] [--cc gcc|clang] [--opt N] [--no-matrix]
+#                       [--no-plots] [--out DIR] [--filter REGEX] [--cflags "FLAGS"]
+#                       [--no-install]
 #
 #   (default)    every case, a few minutes: 5 repetitions of at least 0.05 s each, all cases'
-#                repetitions interleaved in random order; the best repetition is reported
+#                repetitions interleaved in random order; the best repetition is reported.
+#                Then the cost cases (single operations, bulk map, unmap, protect, software
+#                TLB and their baselines) again under the three other builds of gcc/clang
+#                and -O2/-O3, reported per build in the summary
 #   --quick      a smoke run for CI: seconds, one short repetition, no 10^6-lease cases
 #                (numbers are rough)
 #   --full       9 repetitions of at least 0.3 s each
 #   --cc         compiler: gcc (default, with g++) or clang (with clang++)
+#   --opt N      optimisation level of the main build: 2 (default) or 3
+#   --no-matrix  only the main build (--quick never runs the other builds)
 #   --no-plots   skip the gnuplot PNGs
 #   --out DIR    results directory (default: bench-results)
 #   --filter RE  only the cases whose name matches RE (Google Benchmark regex)
@@ -31,6 +37,8 @@ filter=""
 extra_flags=""
 install=1
 build_only=0
+opt=2
+matrix=1
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -38,23 +46,31 @@ while [[ $# -gt 0 ]]; do
     --full) mode=full ;;
     --cc) cc="${2:?--cc needs gcc or clang}"; shift ;;
     --cc=*) cc="${1#--cc=}" ;;
+    --opt) opt="${2:?--opt needs 2 or 3}"; shift ;;
+    --opt=*) opt="${1#--opt=}" ;;
+    --no-matrix) matrix=0 ;;
     --no-plots) plots=0 ;;
     --out) out="${2:?--out needs a directory}"; shift ;;
     --filter) filter="${2:?--filter needs a regex}"; shift ;;
     --cflags) extra_flags="${2-}"; shift ;;
     --no-install) install=0 ;;
     --build-only) build_only=1 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
-case "$cc" in
-gcc) cxx=g++ ;;
-clang) cxx=clang++ ;;
-*) echo "bench.sh: --cc must be gcc or clang, not '$cc'" >&2; exit 2 ;;
-esac
+cxx_of() {
+    case "$1" in
+    gcc) echo g++ ;;
+    clang) echo clang++ ;;
+    *) echo "bench.sh: --cc must be gcc or clang, not '$1'" >&2; exit 2 ;;
+    esac
+}
+cxx_of "$cc" >/dev/null
+[[ $opt == 2 || $opt == 3 ]] || { echo "bench.sh: --opt must be 2 or 3" >&2; exit 2; }
+[[ $mode == quick || $build_only -eq 1 || -n "$filter" ]] && matrix=0
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -99,20 +115,27 @@ if [[ "${CFLAGS-} ${CXXFLAGS-} $extra_flags" == *VMSPACE_DEBUG* ]]; then
 
 EOF
 fi
-build="$root/build-bench-$cc"
-say "configuring $build ($cc, Release)"
-mkdir -p "$build"
-cmake -S "$root" -B "$build" "${generator[@]}" \
-    -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_C_FLAGS="${CFLAGS-} $extra_flags" -DCMAKE_CXX_FLAGS="${CXXFLAGS-} $extra_flags" \
-    -DVMSPACE_BUILD_BENCH=ON -DVMSPACE_BUILD_TESTS=OFF -DVMSPACE_BUILD_FUZZ=OFF \
-    -DVMSPACE_INSTALL=OFF >"$build/configure.log" 2>&1 || {
-    cat "$build/configure.log" >&2; exit 1; }
-grep -E 'vmspace bench|WARNING' "$build/configure.log" || true
-say "building vmspace_bench"
-nice cmake --build "$build" --target vmspace_bench -j 2
-exe="$build/bench/vmspace_bench"
+# build CC OPT: configure and build vmspace_bench with CC at -OOPT; sets exe.
+build() {
+    local bcc=$1 bopt=$2 bcxx
+    bcxx=$(cxx_of "$bcc")
+    local dir="$root/build-bench-$bcc-O$bopt"
+    say "configuring $dir ($bcc, Release, -O$bopt)"
+    mkdir -p "$dir"
+    cmake -S "$root" -B "$dir" "${generator[@]}" \
+        -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_C_COMPILER="$bcc" -DCMAKE_CXX_COMPILER="$bcxx" \
+        -DCMAKE_C_FLAGS_RELEASE="-O$bopt -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O$bopt -DNDEBUG" \
+        -DCMAKE_C_FLAGS="${CFLAGS-} $extra_flags" -DCMAKE_CXX_FLAGS="${CXXFLAGS-} $extra_flags" \
+        -DVMSPACE_BUILD_BENCH=ON -DVMSPACE_BUILD_TESTS=OFF -DVMSPACE_BUILD_FUZZ=OFF \
+        -DVMSPACE_INSTALL=OFF >"$dir/configure.log" 2>&1 || {
+        cat "$dir/configure.log" >&2; exit 1; }
+    grep -E 'vmspace bench|WARNING' "$dir/configure.log" || true
+    say "building vmspace_bench"
+    nice cmake --build "$dir" --target vmspace_bench -j 2
+    exe="$dir/bench/vmspace_bench"
+}
+build "$cc" "$opt"
 if [[ $build_only -eq 1 ]]; then
     echo "$exe"
     exit 0
@@ -137,8 +160,31 @@ say "running ($mode) -> $out/raw.json"
 nice "$exe" "${args[@]}" --benchmark_out="$out/raw.json" --benchmark_out_format=json \
     --benchmark_counters_tabular=false 2> >(tee "$out/stderr.log" >&2)
 
+# --- The other compilers and levels: the cost cases only --------------------------------------
+matrix_args=()
+if [[ $matrix -eq 1 ]]; then
+    cost='^(op1/|map/(cursor|single|rootwalk|bare_store|bare_gen)/4k|unmap/(space|bare_clear)/4k|'
+    cost+='protect/(space|bare_rewrite)/4k|translate/(sparse|hot)/(walk|swtlb)/indep)'
+    main_label="$cc -O$opt"
+    for cfg in gcc:2 gcc:3 clang:2 clang:3; do
+        mcc=${cfg%:*} mopt=${cfg#*:}
+        [[ "$mcc -O$mopt" == "$main_label" ]] && continue
+        main_exe=$exe
+        build "$mcc" "$mopt"
+        mdir="$out/matrix-$mcc-O$mopt"
+        mkdir -p "$mdir"
+        say "running the cost cases ($mcc -O$mopt) -> $mdir/raw.json"
+        nice "$exe" "${args[@]}" --benchmark_filter="$cost" --benchmark_out="$mdir/raw.json" \
+            --benchmark_out_format=json --benchmark_counters_tabular=false >"$mdir/stdout.log" \
+            2>"$mdir/stderr.log" || echo "bench.sh: the $mcc -O$mopt run failed" >&2
+        matrix_args+=(--matrix "$mcc -O$mopt=$mdir/raw.json")
+        exe=$main_exe
+    done
+fi
+
 # --- Report ---------------------------------------------------------------------------------
-report=(python3 "$root/tools/bench_report.py" "$out/raw.json" --out "$out" --mode "$mode")
+report=(python3 "$root/tools/bench_report.py" "$out/raw.json" --out "$out" --mode "$mode"
+        "${matrix_args[@]}")
 [[ $plots -eq 0 ]] && report+=(--no-plots)
 say "writing $out/summary.md"
 "${report[@]}"

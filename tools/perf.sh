@@ -20,8 +20,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cc=gcc
 top=0
-regex='^(map/(bare_store|cursor|single|rootwalk)/4k|map/cursor/2m|unmap/space/4k'
-regex+='|protect/space/4k|translate/(dense|hot)/(bare|walk|swtlb)/indep'
+regex='^(op1/[a-z_]+/(4k|2m|1g)|map/(bare_store|bare_gen|cursor|single|rootwalk)/4k|map/cursor/2m'
+regex+='|unmap/(space|bare_clear)/4k|protect/(space|bare_rewrite)/4k'
+regex+='|translate/(dense|hot|sparse)/(bare|walk|swtlb)/indep'
 regex+='|lease/(owner|rbtree)/(reader|writer)/(1000|100000))/'
 while [[ $# -gt 0 ]]; do
     case "$1" in
