@@ -175,6 +175,9 @@ VMS_API const char *vms_strerror(int err);
 #define VMS_PAGE_2M ((uint64_t)1 << 21)
 #define VMS_PAGE_1G ((uint64_t)1 << 30)
 #define VMS_PHYS_BITS 52
+/* The most paging levels a space has (5-level paging); arrays indexed by level are one
+ * longer, as levels count from 1. */
+#define VMS_MAX_LEVELS 5
 #define VMS_PHYS_LIMIT ((uint64_t)1 << VMS_PHYS_BITS)
 
 /* Level 1 is the page table (4 KiB leaves), 2 the page directory, 3 the PDPT, 4 the PML4,
@@ -289,50 +292,30 @@ VMS_INLINE int vms_prop_check(vms_prop_t p) {
 /* Leaf entry for a page of level `level` (1, 2 or 3) at physical address pa with property p.
  * pa must be aligned to the page size and p valid. */
 VMS_INLINE uint64_t vms_pte_encode(uint64_t pa, vms_prop_t p, int level) {
-    uint64_t e = pa;
-    unsigned pat = VMS_PROP_CACHE(p);
-    if (p & VMS_R) e |= VMS_PTE_P;
-    else e |= VMS_PTE_NOACCESS;
-    if (p & VMS_W) e |= VMS_PTE_RW;
-    if (p & VMS_USER) e |= VMS_PTE_US;
-    if (!(p & VMS_X)) e |= VMS_PTE_XD;
-    if (p & VMS_GLOBAL) e |= VMS_PTE_G;
-    if (p & VMS_ACCESSED) e |= VMS_PTE_A;
-    if (p & VMS_DIRTY) e |= VMS_PTE_D;
-    if (p & VMS_SW0) e |= VMS_PTE_SW0;
-    if (p & VMS_SW1) e |= VMS_PTE_SW1;
-    if (p & VMS_SW2) e |= VMS_PTE_SW2;
-    if (p & VMS_SW3) e |= VMS_PTE_SW3;
-    if (pat & 1u) e |= VMS_PTE_PWT;
-    if (pat & 2u) e |= VMS_PTE_PCD;
-    if (level == 1) {
-        if (pat & 4u) e |= VMS_PTE_PAT_4K;
-    } else {
-        e |= VMS_PTE_PS;
-        if (pat & 4u) e |= VMS_PTE_PAT_HUGE;
-    }
-    return e;
+    /* Straight-line moves of each property bit to its entry bit (no branch per bit): W, A
+     * and D sit at the same positions in both; the rest shift by fixed amounts. */
+    uint64_t q = p, huge = level > 1;
+    uint64_t e = pa | (q & (VMS_W | VMS_ACCESSED | VMS_DIRTY)) | (q & VMS_R) /* P */
+                 | ((~q & VMS_R) << 10)                                     /* NOACCESS */
+                 | ((q & VMS_USER) >> 1)                                    /* US, bit 2 */
+                 | ((~q & VMS_X) << 61)                                     /* XD, bit 63 */
+                 | ((q & VMS_GLOBAL) << 4)                                  /* G, bit 8 */
+                 | ((q & VMS_SW0) << 2) | ((q & VMS_SW1) << 3)              /* bits 9, 11 */
+                 | ((q & (VMS_SW2 | VMS_SW3)) << 43)                        /* bits 52, 53 */
+                 | ((q >> 9) & (VMS_PTE_PWT | VMS_PTE_PCD));                /* PAT 0..1 */
+    uint64_t pat2 = (q >> (VMS_CACHE_SHIFT + 2)) & 1u;
+    return e | (huge << 7) /* PS */ | (pat2 << (huge ? 12 : 7));
 }
 
 /* Property of a leaf entry at `level` (the inverse of vms_pte_encode). */
 VMS_INLINE vms_prop_t vms_pte_prop(uint64_t e, int level) {
-    vms_prop_t p = 0;
-    unsigned pat = 0;
-    if (e & VMS_PTE_P) p |= VMS_R;
-    if (e & VMS_PTE_RW) p |= VMS_W;
-    if (e & VMS_PTE_US) p |= VMS_USER;
-    if (!(e & VMS_PTE_XD)) p |= VMS_X;
-    if (e & VMS_PTE_G) p |= VMS_GLOBAL;
-    if (e & VMS_PTE_A) p |= VMS_ACCESSED;
-    if (e & VMS_PTE_D) p |= VMS_DIRTY;
-    if (e & VMS_PTE_SW0) p |= VMS_SW0;
-    if (e & VMS_PTE_SW1) p |= VMS_SW1;
-    if (e & VMS_PTE_SW2) p |= VMS_SW2;
-    if (e & VMS_PTE_SW3) p |= VMS_SW3;
-    if (e & VMS_PTE_PWT) pat |= 1u;
-    if (e & VMS_PTE_PCD) pat |= 2u;
-    if (e & (level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE)) pat |= 4u;
-    return p | VMS_CACHE_PAT(pat);
+    uint64_t p = (e & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_A | VMS_PTE_D)) /* R W A D */
+                 | ((e & VMS_PTE_US) << 1) | ((~e & VMS_PTE_XD) >> 61) | ((e & VMS_PTE_G) >> 4) |
+                 ((e & VMS_PTE_SW0) >> 2) | ((e & VMS_PTE_SW1) >> 3) |
+                 ((e & (VMS_PTE_SW2 | VMS_PTE_SW3)) >> 43) |
+                 ((e & (VMS_PTE_PWT | VMS_PTE_PCD)) << 9) |
+                 (((e >> (level == 1 ? 7 : 12)) & 1u) << (VMS_CACHE_SHIFT + 2));
+    return (vms_prop_t)p;
 }
 
 /* Physical address of the page a leaf entry at `level` maps (PAT bit excluded). */
@@ -570,7 +553,8 @@ typedef struct vms_cursor_s {
     vms_space_t *space;
     uint64_t va, start, end;
     int level;                  /* lowest level with a valid table in path[] */
-    uint64_t *path[6];          /* path[l] = table at level l covering va, for l >= level */
+    uint64_t *path[VMS_MAX_LEVELS + 1]; /* path[l] = table at level l covering va, for
+                                         * l >= level */
     uint64_t tables_seen;       /* space->tables_freed when path[] was last valid */
     vms_flush_batch_t batch;
 } vms_cursor_t;
@@ -1172,6 +1156,14 @@ VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int 
 
 /* >>impl-flush */
 
+VMS__PRIVATE void vms__batch_reset(vms_flush_batch_t *b) {
+    b->npages = 0;
+    b->nranges = 0;
+    b->all = false;
+    b->global = false;
+    b->deferred_head = 0;
+}
+
 /* Record that [lin, lin + len) lost or changed translations. */
 VMS__PRIVATE void vms__flush_record(vms_cursor_t *c, uint64_t lin, uint64_t len, bool global) {
     vms_flush_batch_t *b = &c->batch;
@@ -1219,7 +1211,7 @@ VMS_API void vms_cursor_flush(vms_cursor_t *c) {
         VMS_MEMCPY(&b->deferred_head, vms__tbl(s, pa), 8);
         s->prov.free_frame(s->prov.user, pa);
     }
-    VMS_MEMSET(b, 0, sizeof *b);
+    vms__batch_reset(b);
 }
 
 VMS_API void vms_cursor_close(vms_cursor_t *c) { vms_cursor_flush(c); }
@@ -1295,13 +1287,15 @@ VMS__PRIVATE void vms__move(vms_cursor_t *c, uint64_t nva) {
 
 VMS__PRIVATE void vms__cursor_init_lin(vms_cursor_t *c, vms_space_t *s, uint64_t start,
                                        uint64_t end) {
-    VMS_MEMSET(c, 0, sizeof *c);
+    /* Only what is read: path[] below c->level and the batch's ranges past nranges are
+     * written before they are read (a whole-struct clear would cost more than the map). */
     c->space = s;
     c->va = c->start = start;
     c->end = end;
     c->level = s->levels;
     c->path[s->levels] = vms__tbl(s, s->root_pa);
     c->tables_seen = s->tables_freed;
+    vms__batch_reset(&c->batch);
 }
 
 /* Another operation unhooked tables since this cursor last looked, so its path may hold
@@ -1454,8 +1448,8 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
 
 /* Remove the subtree under table t at level l (its leaves and tables) after a replace. */
 VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cursor_t *defer) {
-    uint64_t *tb[6];
-    unsigned ix[6];
+    uint64_t *tb[VMS_MAX_LEVELS + 1];
+    unsigned ix[VMS_MAX_LEVELS + 1];
     int l = top;
     tb[l] = t;
     ix[l] = 0;
@@ -1578,13 +1572,20 @@ VMS__PRIVATE int vms__max_level(uint32_t flags) {
     return (flags & VMS_MAP_MAX_4K) ? 1 : (flags & VMS_MAP_MAX_2M) ? 2 : 3;
 }
 
-/* Map [c->va, c->va + len): a dry run on a copy of the cursor, then reserve, then apply. */
+/* Map [c->va, c->va + len): a dry run, then reserve, then apply. The dry run moves the cursor
+ * and marks its path with virtual tables but touches nothing else: only the walk is saved
+ * and restored, not the whole cursor. */
 VMS__PRIVATE int vms__map(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop, int maxlvl,
                           bool replace) {
-    vms_cursor_t dry = *c;
-    uint64_t need[2] = {0, 0};
+    uint64_t need[2] = {0, 0}, va = c->va;
+    uint64_t *path[VMS_MAX_LEVELS + 1];
     vms__reserve_t r;
-    int err = vms__map_pass(&dry, pa, c->va + len, prop, maxlvl, replace, NULL, need);
+    int level = c->level, err, l;
+    for (l = level; l <= c->space->levels; l++) path[l] = c->path[l];
+    err = vms__map_pass(c, pa, va + len, prop, maxlvl, replace, NULL, need);
+    c->va = va;
+    c->level = level;
+    for (l = level; l <= c->space->levels; l++) c->path[l] = path[l];
     if (err) return err;
     err = vms__reserve(c->space, &r, need[0], need[1]);
     if (err) return err;
@@ -1608,15 +1609,34 @@ VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, 
     return err ? err : vms__check_map_args(s, pa, len, prop, flags);
 }
 
+/* One leaf at level L where its table is on the path (or reachable without allocating) and
+ * the slot is empty: a store, nothing to plan. */
+VMS__PRIVATE bool vms__map_leaf_fast(vms_cursor_t *c, uint64_t pa, int L, vms_prop_t prop) {
+    uint64_t e = vms__descend(c, L);
+    vms_space_t *s = c->space;
+    uint64_t *t;
+    if (c->level != L || vms_pte_is_used(e)) return false;
+    t = c->path[L];
+    t[vms_addr_index(c->va, L)] = vms_pte_encode(pa, prop, L);
+    vms__meta(s, t)->children++;
+    s->mapped_bytes[L - 1] += VMS__SIZE(L);
+    VMS__CHECK_TABLE(s, t, L);
+    vms__move(c, c->va + VMS__SIZE(L));
+    return true;
+}
+
 VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
                                  uint32_t flags) {
-    int err;
+    int err, L = vms__max_level(flags);
     if (!len) return VMS_ERR_ZEROLEN;
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     err = vms__check_map_args(c->space, pa, len, prop, flags);
     if (err) return err;
     vms__cursor_sync(c);
+    /* A range that is one page of the largest size it allows (a fault handler's map). */
+    while (L > 1 && (((c->va | pa) & (VMS__SIZE(L) - 1u)) || len < VMS__SIZE(L))) L--;
+    if (len == VMS__SIZE(L) && vms__map_leaf_fast(c, pa, L, prop)) return VMS_OK;
     err = vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
     VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : len), c->va + (err ? len : 0));
     return err;
@@ -1625,7 +1645,6 @@ VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms
 VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
                            uint32_t flags) {
     int L = vms_page_level(size), err;
-    uint64_t e;
     if (!L) return VMS_ERR_PAGESIZE;
     if ((c->va | pa) & (size - 1u)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || size > c->end - c->va) return VMS_ERR_RANGE;
@@ -1633,17 +1652,7 @@ VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop
     if (err) return err;
     /* Fast path: the table is on the path and the slot is empty. */
     vms__cursor_sync(c);
-    e = vms__descend(c, L);
-    if (c->level == L && !vms_pte_is_used(e)) {
-        vms_space_t *s = c->space;
-        uint64_t *t = c->path[L];
-        t[vms_addr_index(c->va, L)] = vms_pte_encode(pa, prop, L);
-        vms__meta(s, t)->children++;
-        s->mapped_bytes[L - 1] += size;
-        VMS__CHECK_TABLE(s, t, L);
-        vms__move(c, c->va + size);
-        return VMS_OK;
-    }
+    if (vms__map_leaf_fast(c, pa, L, prop)) return VMS_OK;
     err = vms__map(c, pa, size, prop, L, (flags & VMS_MAP_REPLACE) != 0);
     VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : size), c->va + (err ? size : 0));
     return err;
@@ -1792,6 +1801,25 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, int op, vms_prop_t p
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     end = c->va + len;
     vms__cursor_sync(c);
+    if (op == VMS__OP_UNMAP) {
+        /* Fast path: exactly one whole leaf, in a table that keeps other entries (no split,
+         * no table to free). */
+        uint64_t e = vms__descend(c, 1), va = c->va;
+        int l = c->level;
+        uint64_t *t = c->path[l];
+        if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l) && len == VMS__SIZE(l) &&
+            !(va & (len - 1u)) && vms__meta(s, t)->children > 1) {
+            t[vms_addr_index(va, l)] = 0;
+            vms__meta(s, t)->children--;
+            s->mapped_bytes[l - 1] -= len;
+            s->generation++;
+            if (done) *done += len;
+            vms__flush_record(c, va, len, (e & VMS_PTE_G) != 0);
+            VMS__CHECK_TABLE(s, t, l);
+            vms__move(c, end);
+            return VMS_OK;
+        }
+    }
     need = vms__edge_splits(s, c->va, end);
     err = vms__reserve(s, &r, 0, need);
     if (err) return err;
@@ -2485,8 +2513,8 @@ VMS__PRIVATE vms_table_meta_t *vms__image_frame(const vms_space_t *s, const vms_
  * be frames of the image that hold no table, each once. O(image size). `saved` is the
  * file's copy of the image, whose metadata the arena's copy overwrites. */
 VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const uint8_t *saved) {
-    uint64_t *tb[6];
-    unsigned ix[6], used[6];
+    uint64_t *tb[VMS_MAX_LEVELS + 1];
+    unsigned ix[VMS_MAX_LEVELS + 1], used[VMS_MAX_LEVELS + 1];
     uint64_t pa, tables = 1, i, frames = (im->len - im->meta) >> 12;
     vms_table_meta_t *m;
     int l = im->levels, top = im->levels;
@@ -2600,9 +2628,9 @@ VMS_API int vms_space_load(vms_space_t *s, const char *path) {
  * twice shows as more tables than the space counts (levels only go down, so a walk over
  * tables that reference each other still ends). */
 VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi) {
-    const uint64_t *tb[6];
-    unsigned ix[6], last[6], used[6];
-    uint64_t base[6], tables = 0, bytes[3] = {0, 0, 0};
+    const uint64_t *tb[VMS_MAX_LEVELS + 1];
+    unsigned ix[VMS_MAX_LEVELS + 1], last[VMS_MAX_LEVELS + 1], used[VMS_MAX_LEVELS + 1];
+    uint64_t base[VMS_MAX_LEVELS + 1], tables = 0, bytes[3] = {0, 0, 0};
     int l = s->levels, top = s->levels;
     bool enter = true, full = lo == 0 && hi == vms__top(s);
     const char *bad = NULL;
