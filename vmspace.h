@@ -14,29 +14,41 @@
  * every function static (a private copy). The hot paths (translate, PTE encode/decode) are
  * static inline and always visible.
  *
- * TABLE OF CONTENTS (grep for the markers)
+ * TABLE OF CONTENTS (grep for the markers; in file order)
  *   >>config    compile-time options
  *   >>errors    the error enum, names and messages
  *   >>addr      canonical checks, table indices, page sizes
- *   >>pte       hardware entry bits, properties, encode and decode
+ *   >>pte       the entry format: hardware bits, properties, encode and decode
  *   >>provider  physical memory: the provider interface and the embedded arena
+ *   >>tlb       flush batches and the flush and CR3 hooks
  *   >>space     a space: init, destroy, range operations, stats
  *   >>cursor    the cursor that keeps its walk
  *   >>translate the inline walk and the MMU's access rules
- *   >>tlb       flush batching and activation hooks
- *   >>impl      the implementation
+ *   >>activate  machines: which space each CPU runs, PCIDs
+ *   >>swtlb     the software TLB
+ *   >>copy      fallible copies through a space
+ *   >>dump      printing, saving and loading a space
+ *   >>debug     the invariant checker (VMSPACE_DEBUG)
+ *   >>impl      the implementation, one >>impl-<part> marker per part: errors, arena,
+ *               helpers, flush, reserve, cursor, map, unmap-protect, space, translate,
+ *               activate, swtlb, copy, dump, save, debug
  *
  * COMPILE-TIME OPTIONS (define before including)
  *   VMSPACE_IMPLEMENTATION  emit the out-of-line definitions in this translation unit.
  *   VMSPACE_STATIC          make them static (a private copy per translation unit).
- *   VMSPACE_DEBUG           internal assertions, and every mutating call ends with a check
- *                           of the tables it touched; vms_space_check checks them all.
+ *   VMSPACE_DEBUG           on or off (0 = off): internal assertions, and every mutating
+ *                           call ends with a check of the tables it touched;
+ *                           vms_space_check checks them all.
  *   VMSPACE_NO_STDLIB       no libc at all: no default arena memory (pass your own), no
  *                           file save/load, memset/memcpy become compiler builtins.
  *   VMS_ASSERT(c)           assertion used under VMSPACE_DEBUG (default: trap on failure).
  *
  * SHARED CONTRACT (applies to every function unless its comment says otherwise)
- *   - Pointers to spaces, cursors and outputs are non-NULL and spaces are initialized.
+ *   - NULL: pointers to spaces, cursors and outputs must be non-NULL and spaces
+ *     initialised; only the calls that create or load an object (vms_space_init,
+ *     vms_arena_init, vms_space_load[_mem], vms_arena_alloc_data, the machine of
+ *     vms_space_attach) test for NULL and return VMS_ERR_ARG. A NULL descriptor means
+ *     all defaults. Everywhere else a NULL is a caller bug, not a checked error.
  *   - Ranges are half-open [va, va + len). Addresses must be canonical for the space's
  *     number of levels and a range may not cross the canonical hole.
  *   - Bad input returns its own negative vms_err and changes nothing. Running out of

@@ -84,5 +84,15 @@ Test(gaps, rtree_iteration_marks_its_end) {
     cr_expect(eq(int, n, 71), "entries 30..100 overlap [300, 1005]");
     cr_expect(eq(int, it.depth, -1));
     cr_expect(not(vms_rtree_iter_next(&it, &e)));
+    /* Every end point: some stop at a leaf's last key, where the walk ends in the parent
+     * (the next child starts after the range). */
+    for (uint32_t k = 0; k < 200; k++) {
+        n = 0;
+        for (bool ok = vms_rtree_iter_first(&t, 0, 10u * k + 9, &it, &e); ok;
+             ok = vms_rtree_iter_next(&it, &e))
+            n++;
+        cr_expect(eq(int, n, (int)k + 1));
+        cr_expect(eq(int, it.depth, -1), "iteration up to entry %u did not mark its end", k);
+    }
     vms_rtree_destroy(&t);
 }
