@@ -5,7 +5,7 @@
  * read and write. The rules hold at run time in every build: a writer overlaps no other lease,
  * a reader overlaps no writer (and no other reader unless the owner allows shared reading), a
  * lease covers only mapped memory with the rights it needs, and while a lease lives the owner
- * refuses to unmap, protect or replace the memory under it. Leases live in two range trees
+ * refuses to unmap, protect or replace the memory under it. Leases live in two interval trees
  * (B-trees with cache-line nodes and per-child maximum ends), so a conflict check, a take and a
  * release are O(log n).
  *
@@ -19,7 +19,7 @@
  *
  * TABLE OF CONTENTS (grep for the markers)
  *   >>config      compile-time options and the allocation hook
- *   >>range-tree  the B-tree of closed intervals [first, last] (public building block)
+ *   >>itree       vms_itree: a B-tree of closed intervals [first, last] (public)
  *   >>lease       lease handles and their information
  *   >>owner       the owner: leases, copies through them, guarded mutations, queries
  *   >>debug       the invariant checker (only under VMSPACE_DEBUG)
@@ -33,8 +33,8 @@
  *                                 of that is compiled. All translation units of one program
  *                                 must agree on it (the lease slot layout depends on it).
  *   VMSPACE_NO_STDLIB             no malloc: pass an allocator in vms_owner_desc_t.
- *   VMS_TREE_MAX_DEPTH            deepest range tree (default 16; 10^9 leases need 12).
- *   VMSPACE_RTREE_NODE_LINES      cache lines per range-tree node (default 8); every
+ *   VMS_TREE_MAX_DEPTH            deepest interval tree (default 16; 10^9 leases need 12).
+ *   VMSPACE_ITREE_NODE_LINES      cache lines per interval-tree node (default 8); every
  *                                 translation unit of a program must agree on it.
  *
  * RUNTIME HOOKS
@@ -114,11 +114,11 @@ typedef struct vms_allocator_s {
     void *user;
 } vms_allocator_t;
 
-/* >>range-tree -------------------------------------------------------------------------- */
+/* >>itree ------------------------------------------------------------------------------- */
 /* Public building block: a B+-tree of closed intervals [first, last] keyed by (first, ref),
  * with the largest `last` of each child kept in its parent. The owner keeps one for readers
  * and one for writers; tests and other users may use it alone. Nodes are a whole number of
- * cache lines (VMSPACE_RTREE_NODE_LINES, default 8: 512 bytes) and come from one contiguous
+ * cache lines (VMSPACE_ITREE_NODE_LINES, default 8: 512 bytes) and come from one contiguous
  * slab that grows through the allocator and recycles freed nodes on a free list.
  *
  *   leaf  (25 entries):  n | first[25] | last[25] | ref[25]          search scans first[]
@@ -132,99 +132,97 @@ typedef struct vms_allocator_s {
  * Why 512 bytes: with 10^6 leases the bottom levels live in DRAM, and a wide node cuts the
  * depth (5 levels instead of 7 at 256 bytes), so a descent takes fewer dependent misses;
  * the whole node is prefetched at once, so its extra lines cost little more than one. */
-#ifndef VMSPACE_RTREE_NODE_LINES
-#define VMSPACE_RTREE_NODE_LINES 8
+#ifndef VMSPACE_ITREE_NODE_LINES
+#define VMSPACE_ITREE_NODE_LINES 8
 #endif
-#define VMS_RTREE_NODE_SIZE (64 * VMSPACE_RTREE_NODE_LINES)
+#define VMS_ITREE_NODE_SIZE (64 * VMSPACE_ITREE_NODE_LINES)
 /* An 8-byte header; a leaf entry takes 20 bytes, an inner child 24 (an even count keeps the
  * 32-bit child[] array from misaligning the 64-bit first[] after it). */
-#define VMS_RTREE_LEAF_CAP ((VMS_RTREE_NODE_SIZE - 8) / 20)
-#define VMS_RTREE_INNER_CAP (((VMS_RTREE_NODE_SIZE - 8) / 24) & ~1)
-#define VMS_RTREE_LEAF_MIN (VMS_RTREE_LEAF_CAP / 2)
-#define VMS_RTREE_INNER_MIN (VMS_RTREE_INNER_CAP / 2)
-#define VMS_RTREE_NIL UINT32_MAX
+#define VMS_ITREE_LEAF_CAP ((VMS_ITREE_NODE_SIZE - 8) / 20)
+#define VMS_ITREE_INNER_CAP (((VMS_ITREE_NODE_SIZE - 8) / 24) & ~1)
+#define VMS_ITREE_LEAF_MIN (VMS_ITREE_LEAF_CAP / 2)
+#define VMS_ITREE_INNER_MIN (VMS_ITREE_INNER_CAP / 2)
+#define VMS_ITREE_NIL UINT32_MAX
 
-typedef struct vms_rnode_s {
-    uint16_t n;         /* entries (leaf) or children (inner) */
-    uint8_t leaf;       /* 1 for a leaf */
+typedef struct vms_itree_node_s {
+    uint16_t n;   /* entries (leaf) or children (inner) */
+    uint8_t leaf; /* 1 for a leaf */
     uint8_t reserved;
     uint32_t next_free; /* free-list link while the node is free */
     union {
         struct {
-            uint64_t first[VMS_RTREE_LEAF_CAP];
-            uint64_t last[VMS_RTREE_LEAF_CAP];
-            uint32_t ref[VMS_RTREE_LEAF_CAP];
+            uint64_t first[VMS_ITREE_LEAF_CAP];
+            uint64_t last[VMS_ITREE_LEAF_CAP];
+            uint32_t ref[VMS_ITREE_LEAF_CAP];
         } l;
         struct { /* max and child: what a query descent reads; first and ref: the keys */
-            uint64_t max[VMS_RTREE_INNER_CAP];
-            uint32_t child[VMS_RTREE_INNER_CAP];
-            uint64_t first[VMS_RTREE_INNER_CAP];
-            uint32_t ref[VMS_RTREE_INNER_CAP];
+            uint64_t max[VMS_ITREE_INNER_CAP];
+            uint32_t child[VMS_ITREE_INNER_CAP];
+            uint64_t first[VMS_ITREE_INNER_CAP];
+            uint32_t ref[VMS_ITREE_INNER_CAP];
         } in;
-        unsigned char size[VMS_RTREE_NODE_SIZE - 8]; /* pads the node to whole lines */
+        unsigned char size[VMS_ITREE_NODE_SIZE - 8]; /* pads the node to whole lines */
     } u;
-} vms_rnode_t;
-VMS__STATIC_ASSERT(sizeof(vms_rnode_t) == VMS_RTREE_NODE_SIZE,
-                   "a range-tree node is exactly VMSPACE_RTREE_NODE_LINES cache lines");
-VMS__STATIC_ASSERT(VMSPACE_RTREE_NODE_LINES >= 2 && VMSPACE_RTREE_NODE_LINES <= 64,
-                   "VMSPACE_RTREE_NODE_LINES is 2 to 64");
+} vms_itree_node_t;
+VMS__STATIC_ASSERT(sizeof(vms_itree_node_t) == VMS_ITREE_NODE_SIZE,
+                   "a interval-tree node is exactly VMSPACE_ITREE_NODE_LINES cache lines");
+VMS__STATIC_ASSERT(VMSPACE_ITREE_NODE_LINES >= 2 && VMSPACE_ITREE_NODE_LINES <= 64,
+                   "VMSPACE_ITREE_NODE_LINES is 2 to 64");
 
-typedef struct vms_rtree_s {
-    vms_rnode_t *nodes; /* the slab, 64-byte aligned, `cap` nodes */
-    void *raw;          /* the allocation holding the slab */
+typedef struct vms_itree_s {
+    vms_itree_node_t *nodes; /* the slab, 64-byte aligned, `cap` nodes */
+    void *raw;               /* the allocation holding the slab */
     size_t raw_size;
     uint32_t cap, bump; /* nodes [0, bump) have been handed out at least once */
     uint32_t free_head, free_count;
-    uint32_t root;   /* VMS_RTREE_NIL when empty */
+    uint32_t root;   /* VMS_ITREE_NIL when empty */
     uint32_t height; /* 0 when empty, 1 when the root is a leaf */
     uint64_t count;  /* entries */
     vms_allocator_t alloc;
-} vms_rtree_t;
+} vms_itree_t;
 
 /* An entry: the interval [first, last] and the caller's 32-bit reference. */
-typedef struct vms_rtree_entry_s {
+typedef struct vms_itree_entry_s {
     uint64_t first, last;
     uint32_t ref;
-} vms_rtree_entry_t;
+} vms_itree_entry_t;
 
 /* Iterator over the entries that overlap [first, last], in (first, ref) order. Any insert or
  * remove invalidates it. */
-typedef struct vms_rtree_iter_s {
-    const vms_rtree_t *t;
+typedef struct vms_itree_iter_s {
+    const vms_itree_t *t;
     uint64_t first, last;
     int depth; /* -1 when finished */
     uint32_t node[VMS_TREE_MAX_DEPTH];
     uint16_t idx[VMS_TREE_MAX_DEPTH];
-} vms_rtree_iter_t;
+} vms_itree_iter_t;
 
 /* An empty tree. alloc may be NULL (malloc/free). @return VMS_OK, VMS_ERR_ARG (only one of
  * the two hooks, or no hooks under VMSPACE_NO_STDLIB). */
-VMS_OWNER_API int vms_rtree_init(vms_rtree_t *t, const vms_allocator_t *alloc);
+VMS_OWNER_API int vms_itree_init(vms_itree_t *t, const vms_allocator_t *alloc);
 /* Free the slab. */
-VMS_OWNER_API void vms_rtree_destroy(vms_rtree_t *t);
+VMS_OWNER_API void vms_itree_destroy(vms_itree_t *t);
 /* Make sure the next insert cannot fail (grows the slab if needed). @return VMS_OK or
  * VMS_ERR_NOMEM (the tree is unchanged). */
-VMS_OWNER_API int vms_rtree_reserve(vms_rtree_t *t);
+VMS_OWNER_API int vms_itree_reserve(vms_itree_t *t);
 /* Insert [first, last] with reference ref. @pre first <= last; (first, ref) not present.
  * @return VMS_OK or VMS_ERR_NOMEM (the tree is unchanged). */
-VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last, uint32_t ref);
+VMS_OWNER_API int vms_itree_insert(vms_itree_t *t, uint64_t first, uint64_t last, uint32_t ref);
 /* Remove the entry with key (first, ref). @return true if it was there. Never allocates. */
-VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref);
+VMS_OWNER_API bool vms_itree_remove(vms_itree_t *t, uint64_t first, uint32_t ref);
 /* The first entry (in key order) that overlaps [first, last]. @return true if one does. */
-VMS_OWNER_API bool vms_rtree_first_overlap(const vms_rtree_t *t, uint64_t first, uint64_t last,
-                                           vms_rtree_entry_t *out);
+VMS_OWNER_API bool vms_itree_first_overlap(const vms_itree_t *t, uint64_t first, uint64_t last,
+                                           vms_itree_entry_t *out);
 /* Start an iteration over the entries overlapping [first, last]; *out gets the first one.
  * @return false if there is none. */
-VMS_OWNER_API bool vms_rtree_iter_first(const vms_rtree_t *t, uint64_t first, uint64_t last,
-                                        vms_rtree_iter_t *it, vms_rtree_entry_t *out);
+VMS_OWNER_API bool vms_itree_iter_first(const vms_itree_t *t, uint64_t first, uint64_t last,
+                                        vms_itree_iter_t *it, vms_itree_entry_t *out);
 /* The next overlapping entry. @return false at the end. */
-VMS_OWNER_API bool vms_rtree_iter_next(vms_rtree_iter_t *it, vms_rtree_entry_t *out);
+VMS_OWNER_API bool vms_itree_iter_next(vms_itree_iter_t *it, vms_itree_entry_t *out);
 /* Bytes of slab memory the tree holds (capacity, not only live nodes). */
-VMS_OWNER_API size_t vms_rtree_bytes(const vms_rtree_t *t);
+VMS_OWNER_API size_t vms_itree_bytes(const vms_itree_t *t);
 /* Nodes in use (reachable). */
-VMS_INLINE uint32_t vms_rtree_nodes_live(const vms_rtree_t *t) {
-    return t->bump - t->free_count;
-}
+VMS_INLINE uint32_t vms_itree_nodes_live(const vms_itree_t *t) { return t->bump - t->free_count; }
 
 /* >>lease ------------------------------------------------------------------------------- */
 /* Public: handles. A handle packs a registry slot index (low 32 bits) and that slot's
@@ -280,7 +278,7 @@ typedef struct vms_owner_s {
     bool shared_reader;
     bool active;
     uint64_t next_serial;
-    vms_rtree_t readers, writers;
+    vms_itree_t readers, writers;
     vms__lease_slot_t *slots;
     uint32_t slot_cap, slot_used, slot_free;
     uint64_t writer_bytes; /* sum of the writers' lengths */
@@ -292,7 +290,7 @@ typedef struct vms_owner_s {
 typedef struct vms_owner_stats_s {
     uint64_t readers, writers;
     size_t tree_bytes;      /* both slabs (capacity) */
-    size_t tree_bytes_live; /* nodes in use x VMS_RTREE_NODE_SIZE (512 bytes by default) */
+    size_t tree_bytes_live; /* nodes in use x VMS_ITREE_NODE_SIZE (512 bytes by default) */
     size_t registry_bytes;  /* the handle slots (capacity) */
 } vms_owner_stats_t;
 
@@ -300,8 +298,8 @@ typedef struct vms_owner_stats_s {
  * Any change to the owner invalidates it. */
 typedef struct vms_owner_iter_s {
     const vms_owner_t *o;
-    vms_rtree_iter_t r, w;
-    vms_rtree_entry_t re, we;
+    vms_itree_iter_t r, w;
+    vms_itree_entry_t re, we;
     bool rv, wv;
 } vms_owner_iter_t;
 
@@ -324,8 +322,8 @@ VMS_INLINE bool vms_owner_is_active(const vms_owner_t *o) { return o->active; }
  *         conflicting lease in VA order), VMS_ERR_NOENT (a hole), VMS_ERR_PERM (a page lacks
  *         R, or W for a writer), VMS_ERR_NOMEM. On failure *out is invalid and nothing
  *         changed. */
-VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va,
-                                    uint64_t len, vms_lease_t *out, vms_lease_t *blocker);
+VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va, uint64_t len,
+                                    vms_lease_t *out, vms_lease_t *blocker);
 /* End a lease. Works on an inactive owner too.
  * @return VMS_OK, VMS_ERR_STALE (not a live lease: nothing changes), and under VMSPACE_DEBUG
  *         for a reader: VMS_ERR_TAMPERED if its bytes changed while it lived (a write went
@@ -357,8 +355,7 @@ VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64
                                 vms_prop_t prop, uint32_t flags, vms_lease_t *blocker);
 /* vms_space_unmap through the owner. @return VMS_ERR_BUSY (*blocker set) if a live lease
  *         overlaps the range, else what vms_space_unmap returns. */
-VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len,
-                                  vms_lease_t *blocker);
+VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker);
 /* vms_space_protect through the owner. @return VMS_ERR_BUSY (*blocker set) if a live lease
  *         overlaps the range, else what vms_space_protect returns. */
 VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, vms_prop_t prop,
@@ -367,8 +364,8 @@ VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, v
 /* The first lease (in VA order) that a new lease of `kind` over [va, va + len) would conflict
  * with (the seed's can_create_reader / can_create_writer, with shared_reader applied).
  * @return true and *out if there is one; false also for an empty or wrapping range. */
-VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind,
-                                            uint64_t va, uint64_t len, vms_lease_t *out);
+VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind, uint64_t va,
+                                            uint64_t len, vms_lease_t *out);
 /* The first lease of any kind overlapping [va, va + len). */
 VMS_OWNER_API bool vms_owner_first_overlap(const vms_owner_t *o, uint64_t va, uint64_t len,
                                            vms_lease_t *out);
@@ -380,14 +377,13 @@ VMS_OWNER_API bool vms_owner_iter_next(vms_owner_iter_t *it, vms_lease_info_t *o
 /* Call fn for each lease overlapping [va, va + len) in VA order; stop when fn returns non-zero
  * and return that value. fn must not change the owner. */
 VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t len,
-                                    int (*fn)(void *user, const vms_lease_info_t *l),
-                                    void *user);
+                                    int (*fn)(void *user, const vms_lease_info_t *l), void *user);
 VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out);
 
 /* >>debug ------------------------------------------------------------------------------- */
 /* Public under VMSPACE_DEBUG only. Each returns the name of the first broken clause, or NULL.
  *
- * vms_rtree_check clauses: tree_nodes (slab indices, free list and reachable nodes add up),
+ * vms_itree_check clauses: tree_nodes (slab indices, free list and reachable nodes add up),
  *   tree_balance (leaves at one depth), tree_fill (fill bounds), tree_order (keys strictly
  *   increasing, separators bound their children), tree_max (each stored maximum exact),
  *   tree_count.
@@ -407,7 +403,7 @@ VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out)
  * reader_bytes_unchanged (which costs a hash of every reader's bytes; it is checked on
  * release and by vms_owner_check) and calls check_failed with the clause. */
 #ifdef VMSPACE_DEBUG
-VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t);
+VMS_OWNER_API const char *vms_itree_check(const vms_itree_t *t);
 VMS_OWNER_API const char *vms_owner_check(const vms_owner_t *o);
 #endif
 
@@ -445,12 +441,12 @@ VMS_OWNER_API const char *vms_owner_check(const vms_owner_t *o);
 /* Fetch a whole node as soon as its index is known, so its lines arrive in parallel
  * instead of one dependent miss after another. */
 #if defined(__GNUC__) || defined(__clang__)
-#define VMS__PREFETCH_NODE(p)                                          \
-    do {                                                               \
-        const char *vms__pf = (const char *)(p);                       \
-        unsigned vms__k;                                               \
-        for (vms__k = 0; vms__k < VMS_RTREE_NODE_SIZE; vms__k += 64u) \
-            __builtin_prefetch(vms__pf + vms__k);                      \
+#define VMS__PREFETCH_NODE(p)                                         \
+    do {                                                              \
+        const char *vms__pf = (const char *)(p);                      \
+        unsigned vms__k;                                              \
+        for (vms__k = 0; vms__k < VMS_ITREE_NODE_SIZE; vms__k += 64u) \
+            __builtin_prefetch(vms__pf + vms__k);                     \
     } while (0)
 #else
 #define VMS__PREFETCH_NODE(p) ((void)(p))
@@ -491,14 +487,14 @@ VMS__PRIVATE int vms__alloc_resolve(vms_allocator_t *dst, const vms_allocator_t 
 #endif
 }
 
-/* >>impl-range-tree */
+/* >>impl-itree */
 
 /* (f1, r1) < (f2, r2) in key order. */
 VMS__PRIVATE bool vms__key_lt(uint64_t f1, uint32_t r1, uint64_t f2, uint32_t r2) {
     return f1 < f2 || (f1 == f2 && r1 < r2);
 }
 
-VMS_OWNER_API int vms_rtree_init(vms_rtree_t *t, const vms_allocator_t *alloc) {
+VMS_OWNER_API int vms_itree_init(vms_itree_t *t, const vms_allocator_t *alloc) {
     vms_allocator_t a;
     int err = vms__alloc_resolve(&a, alloc);
     if (err) return err;
@@ -506,48 +502,48 @@ VMS_OWNER_API int vms_rtree_init(vms_rtree_t *t, const vms_allocator_t *alloc) {
     t->raw = NULL;
     t->raw_size = 0;
     t->cap = t->bump = 0;
-    t->free_head = VMS_RTREE_NIL;
+    t->free_head = VMS_ITREE_NIL;
     t->free_count = 0;
-    t->root = VMS_RTREE_NIL;
+    t->root = VMS_ITREE_NIL;
     t->height = 0;
     t->count = 0;
     t->alloc = a;
     return VMS_OK;
 }
 
-VMS_OWNER_API void vms_rtree_destroy(vms_rtree_t *t) {
+VMS_OWNER_API void vms_itree_destroy(vms_itree_t *t) {
     if (t->raw) t->alloc.free(t->alloc.user, t->raw, t->raw_size);
     t->raw = NULL;
     t->nodes = NULL;
     t->raw_size = 0;
     t->cap = t->bump = t->free_count = 0;
-    t->free_head = t->root = VMS_RTREE_NIL;
+    t->free_head = t->root = VMS_ITREE_NIL;
     t->height = 0;
     t->count = 0;
 }
 
-VMS_OWNER_API size_t vms_rtree_bytes(const vms_rtree_t *t) {
-    return (size_t)t->cap * sizeof(vms_rnode_t);
+VMS_OWNER_API size_t vms_itree_bytes(const vms_itree_t *t) {
+    return (size_t)t->cap * sizeof(vms_itree_node_t);
 }
 
 /* Grow the slab so that `need` nodes can be handed out without allocating. The new slab is
  * allocated and filled before the old one is let go, so a failure changes nothing. */
-VMS__PRIVATE int vms__rtree_ensure(vms_rtree_t *t, uint32_t need) {
+VMS__PRIVATE int vms__itree_ensure(vms_itree_t *t, uint32_t need) {
     uint64_t avail = (uint64_t)t->free_count + (t->cap - t->bump);
     uint64_t ncap;
     size_t size;
     void *raw;
-    vms_rnode_t *nodes;
+    vms_itree_node_t *nodes;
     if (avail >= need) return VMS_OK;
     ncap = (uint64_t)t->cap + t->cap / 2u; /* 1.5x keeps slack (and bytes per lease) low */
     if (ncap < (uint64_t)t->bump + need) ncap = (uint64_t)t->bump + need;
     if (ncap < 8) ncap = 8;
-    if (ncap >= VMS_RTREE_NIL) return VMS_ERR_NOMEM;
-    size = (size_t)ncap * sizeof(vms_rnode_t) + 63u;
+    if (ncap >= VMS_ITREE_NIL) return VMS_ERR_NOMEM;
+    size = (size_t)ncap * sizeof(vms_itree_node_t) + 63u;
     raw = t->alloc.alloc(t->alloc.user, size);
     if (!raw) return VMS_ERR_NOMEM;
-    nodes = (vms_rnode_t *)(void *)(((uintptr_t)raw + 63u) & ~(uintptr_t)63u);
-    if (t->bump) VMS__OMEMCPY(nodes, t->nodes, (size_t)t->bump * sizeof(vms_rnode_t));
+    nodes = (vms_itree_node_t *)(void *)(((uintptr_t)raw + 63u) & ~(uintptr_t)63u);
+    if (t->bump) VMS__OMEMCPY(nodes, t->nodes, (size_t)t->bump * sizeof(vms_itree_node_t));
     if (t->raw) t->alloc.free(t->alloc.user, t->raw, t->raw_size);
     t->raw = raw;
     t->raw_size = size;
@@ -556,17 +552,17 @@ VMS__PRIVATE int vms__rtree_ensure(vms_rtree_t *t, uint32_t need) {
     return VMS_OK;
 }
 
-VMS_OWNER_API int vms_rtree_reserve(vms_rtree_t *t) {
+VMS_OWNER_API int vms_itree_reserve(vms_itree_t *t) {
     /* An insert splits at most one node per level and adds one root. */
     if (t->height + 1u >= VMS_TREE_MAX_DEPTH) return VMS_ERR_NOMEM;
-    return vms__rtree_ensure(t, t->height + 1u);
+    return vms__itree_ensure(t, t->height + 1u);
 }
 
 /* A node from the free list or the untouched end of the slab (reserved beforehand). */
-VMS__PRIVATE uint32_t vms__rnode_alloc(vms_rtree_t *t, bool leaf) {
+VMS__PRIVATE uint32_t vms__itree_node_alloc(vms_itree_t *t, bool leaf) {
     uint32_t x;
-    vms_rnode_t *nd;
-    if (t->free_head != VMS_RTREE_NIL) {
+    vms_itree_node_t *nd;
+    if (t->free_head != VMS_ITREE_NIL) {
         x = t->free_head;
         t->free_head = t->nodes[x].next_free;
         t->free_count--;
@@ -577,11 +573,11 @@ VMS__PRIVATE uint32_t vms__rnode_alloc(vms_rtree_t *t, bool leaf) {
     nd->n = 0;
     nd->leaf = (uint8_t)(leaf ? 1 : 0);
     nd->reserved = 0;
-    nd->next_free = VMS_RTREE_NIL;
+    nd->next_free = VMS_ITREE_NIL;
     return x;
 }
 
-VMS__PRIVATE void vms__rnode_free(vms_rtree_t *t, uint32_t x) {
+VMS__PRIVATE void vms__itree_node_free(vms_itree_t *t, uint32_t x) {
     t->nodes[x].n = 0;
     t->nodes[x].next_free = t->free_head;
     t->free_head = x;
@@ -589,7 +585,7 @@ VMS__PRIVATE void vms__rnode_free(vms_rtree_t *t, uint32_t x) {
 }
 
 /* Largest `last` in a node's subtree, from the node alone. */
-VMS__PRIVATE uint64_t vms__rnode_max(const vms_rnode_t *nd) {
+VMS__PRIVATE uint64_t vms__itree_node_max(const vms_itree_node_t *nd) {
     uint64_t m = 0;
     unsigned i;
     if (nd->leaf) {
@@ -603,20 +599,20 @@ VMS__PRIVATE uint64_t vms__rnode_max(const vms_rnode_t *nd) {
 }
 
 /* The child of an inner node whose key range holds (f, r): the last i with sep[i] <= key. */
-VMS__PRIVATE unsigned vms__inner_find(const vms_rnode_t *nd, uint64_t f, uint32_t r) {
+VMS__PRIVATE unsigned vms__inner_find(const vms_itree_node_t *nd, uint64_t f, uint32_t r) {
     unsigned i = 1;
     while (i < nd->n && !vms__key_lt(f, r, nd->u.in.first[i], nd->u.in.ref[i])) i++;
     return i - 1u;
 }
 
-VMS__PRIVATE void vms__leaf_set(vms_rnode_t *nd, unsigned i, uint64_t f, uint64_t l,
+VMS__PRIVATE void vms__leaf_set(vms_itree_node_t *nd, unsigned i, uint64_t f, uint64_t l,
                                 uint32_t r) {
     nd->u.l.first[i] = f;
     nd->u.l.last[i] = l;
     nd->u.l.ref[i] = r;
 }
 
-VMS__PRIVATE void vms__inner_set(vms_rnode_t *nd, unsigned i, uint64_t f, uint32_t r,
+VMS__PRIVATE void vms__inner_set(vms_itree_node_t *nd, unsigned i, uint64_t f, uint32_t r,
                                  uint64_t mx, uint32_t child) {
     nd->u.in.first[i] = f;
     nd->u.in.ref[i] = r;
@@ -628,7 +624,7 @@ VMS__PRIVATE void vms__inner_set(vms_rnode_t *nd, unsigned i, uint64_t f, uint32
  * that indexed the leaf arrays and the (shorter) inner arrays at once lets gcc -O3 bound the
  * leaf loop by the inner arrays' size, and it then drops iterations. Plain loops, not
  * memmove: the runs are short, and a library call per array costs more than the copy. */
-VMS__PRIVATE void vms__rnode_shift(vms_rnode_t *nd, unsigned from, int by) {
+VMS__PRIVATE void vms__itree_node_shift(vms_itree_node_t *nd, unsigned from, int by) {
     unsigned n = nd->n, i;
     if (nd->leaf && by > 0) {
         for (i = n; i > from; i--)
@@ -638,8 +634,8 @@ VMS__PRIVATE void vms__rnode_shift(vms_rnode_t *nd, unsigned from, int by) {
             vms__leaf_set(nd, i - 1, nd->u.l.first[i], nd->u.l.last[i], nd->u.l.ref[i]);
     } else if (by > 0) {
         for (i = n; i > from; i--)
-            vms__inner_set(nd, i, nd->u.in.first[i - 1], nd->u.in.ref[i - 1],
-                           nd->u.in.max[i - 1], nd->u.in.child[i - 1]);
+            vms__inner_set(nd, i, nd->u.in.first[i - 1], nd->u.in.ref[i - 1], nd->u.in.max[i - 1],
+                           nd->u.in.child[i - 1]);
     } else {
         for (i = from; i < n; i++)
             vms__inner_set(nd, i - 1, nd->u.in.first[i], nd->u.in.ref[i], nd->u.in.max[i],
@@ -648,8 +644,8 @@ VMS__PRIVATE void vms__rnode_shift(vms_rnode_t *nd, unsigned from, int by) {
 }
 
 /* Copy entry i of src to slot j of dst (same kind). */
-VMS__PRIVATE void vms__rnode_copy(vms_rnode_t *dst, unsigned j, const vms_rnode_t *src,
-                                  unsigned i) {
+VMS__PRIVATE void vms__itree_node_copy(vms_itree_node_t *dst, unsigned j,
+                                       const vms_itree_node_t *src, unsigned i) {
     if (src->leaf) {
         vms__leaf_set(dst, j, src->u.l.first[i], src->u.l.last[i], src->u.l.ref[i]);
     } else {
@@ -658,19 +654,19 @@ VMS__PRIVATE void vms__rnode_copy(vms_rnode_t *dst, unsigned j, const vms_rnode_
     }
 }
 
-VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last, uint32_t ref) {
+VMS_OWNER_API int vms_itree_insert(vms_itree_t *t, uint64_t first, uint64_t last, uint32_t ref) {
     uint32_t path[VMS_TREE_MAX_DEPTH];
     unsigned pidx[VMS_TREE_MAX_DEPTH];
     uint32_t x, right;
     unsigned d, pos, i;
-    vms_rnode_t *nd, *rn, tmp;
+    vms_itree_node_t *nd, *rn, tmp;
     uint64_t sep_f, max_l, max_r;
     uint32_t sep_r;
-    int err = vms_rtree_reserve(t);
+    int err = vms_itree_reserve(t);
     if (err) return err;
     /* From here on nothing can fail. */
-    if (t->root == VMS_RTREE_NIL) {
-        x = vms__rnode_alloc(t, true);
+    if (t->root == VMS_ITREE_NIL) {
+        x = vms__itree_node_alloc(t, true);
         vms__leaf_set(&t->nodes[x], 0, first, last, ref);
         t->nodes[x].n = 1;
         t->root = x;
@@ -694,18 +690,18 @@ VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last
     nd = &t->nodes[x];
     pos = 0;
     while (pos < nd->n && vms__key_lt(nd->u.l.first[pos], nd->u.l.ref[pos], first, ref)) pos++;
-    if (nd->n < VMS_RTREE_LEAF_CAP) {
-        vms__rnode_shift(nd, pos, 1);
+    if (nd->n < VMS_ITREE_LEAF_CAP) {
+        vms__itree_node_shift(nd, pos, 1);
         vms__leaf_set(nd, pos, first, last, ref);
         nd->n++;
         return VMS_OK;
     }
     /* Split the full leaf: of the LEAF_CAP + 1 entries, LEAF_MIN stay left, the rest go right. */
     tmp = *nd;
-    right = vms__rnode_alloc(t, true);
+    right = vms__itree_node_alloc(t, true);
     rn = &t->nodes[right];
     {
-        unsigned total = VMS_RTREE_LEAF_CAP + 1u, keep = VMS_RTREE_LEAF_MIN, k, src = 0;
+        unsigned total = VMS_ITREE_LEAF_CAP + 1u, keep = VMS_ITREE_LEAF_MIN, k, src = 0;
         for (k = 0; k < total; k++) {
             uint64_t f, l;
             uint32_t r;
@@ -719,33 +715,35 @@ VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last
                 r = tmp.u.l.ref[src];
                 src++;
             }
-            if (k < keep) vms__leaf_set(nd, k, f, l, r);
-            else vms__leaf_set(rn, k - keep, f, l, r);
+            if (k < keep)
+                vms__leaf_set(nd, k, f, l, r);
+            else
+                vms__leaf_set(rn, k - keep, f, l, r);
         }
         nd->n = (uint16_t)keep;
         rn->n = (uint16_t)(total - keep);
     }
     sep_f = rn->u.l.first[0];
     sep_r = rn->u.l.ref[0];
-    max_l = vms__rnode_max(nd);
-    max_r = vms__rnode_max(rn);
+    max_l = vms__itree_node_max(nd);
+    max_r = vms__itree_node_max(rn);
     /* Insert (sep, right) next to the split node in its parent, splitting upward. */
     while (d > 0) {
         uint32_t px = path[d - 1];
         unsigned ci = pidx[d - 1];
-        vms_rnode_t *p = &t->nodes[px];
+        vms_itree_node_t *p = &t->nodes[px];
         d--;
         p->u.in.max[ci] = max_l;
-        if (p->n < VMS_RTREE_INNER_CAP) {
-            vms__rnode_shift(p, ci + 1u, 1);
+        if (p->n < VMS_ITREE_INNER_CAP) {
+            vms__itree_node_shift(p, ci + 1u, 1);
             vms__inner_set(p, ci + 1u, sep_f, sep_r, max_r, right);
             p->n++;
             return VMS_OK;
         }
         tmp = *p;
         {
-            uint32_t nr = vms__rnode_alloc(t, false);
-            unsigned total = VMS_RTREE_INNER_CAP + 1u, keep = VMS_RTREE_INNER_MIN + 1u, k;
+            uint32_t nr = vms__itree_node_alloc(t, false);
+            unsigned total = VMS_ITREE_INNER_CAP + 1u, keep = VMS_ITREE_INNER_MIN + 1u, k;
             unsigned src = 0;
             p = &t->nodes[px];
             rn = &t->nodes[nr];
@@ -764,22 +762,24 @@ VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last
                     c = tmp.u.in.child[src];
                     src++;
                 }
-                if (k < keep) vms__inner_set(p, k, f, r, mx, c);
-                else vms__inner_set(rn, k - keep, f, r, mx, c);
+                if (k < keep)
+                    vms__inner_set(p, k, f, r, mx, c);
+                else
+                    vms__inner_set(rn, k - keep, f, r, mx, c);
             }
             p->n = (uint16_t)keep;
             rn->n = (uint16_t)(total - keep);
             sep_f = rn->u.in.first[0];
             sep_r = rn->u.in.ref[0];
-            max_l = vms__rnode_max(p);
-            max_r = vms__rnode_max(rn);
+            max_l = vms__itree_node_max(p);
+            max_r = vms__itree_node_max(rn);
             right = nr;
         }
     }
     /* The root split: a new root over the two halves. */
     {
-        uint32_t old = t->root, nroot = vms__rnode_alloc(t, false);
-        vms_rnode_t *r = &t->nodes[nroot];
+        uint32_t old = t->root, nroot = vms__itree_node_alloc(t, false);
+        vms_itree_node_t *r = &t->nodes[nroot];
         vms__inner_set(r, 0, 0, 0, max_l, old);
         vms__inner_set(r, 1, sep_f, sep_r, max_r, right);
         r->n = 2;
@@ -790,19 +790,19 @@ VMS_OWNER_API int vms_rtree_insert(vms_rtree_t *t, uint64_t first, uint64_t last
 }
 
 /* Remove entry i from an inner node. */
-VMS__PRIVATE void vms__inner_remove(vms_rnode_t *p, unsigned i) {
-    vms__rnode_shift(p, i + 1u, -1);
+VMS__PRIVATE void vms__inner_remove(vms_itree_node_t *p, unsigned i) {
+    vms__itree_node_shift(p, i + 1u, -1);
     p->n--;
 }
 
-VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref) {
+VMS_OWNER_API bool vms_itree_remove(vms_itree_t *t, uint64_t first, uint32_t ref) {
     uint32_t path[VMS_TREE_MAX_DEPTH];
     unsigned pidx[VMS_TREE_MAX_DEPTH];
     uint32_t x;
     uint64_t gone;
     unsigned d, i;
-    vms_rnode_t *nd;
-    if (t->root == VMS_RTREE_NIL) return false;
+    vms_itree_node_t *nd;
+    if (t->root == VMS_ITREE_NIL) return false;
     x = t->root;
     for (d = 0; d + 1u < t->height; d++) {
         nd = &t->nodes[x];
@@ -818,7 +818,7 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
         if (nd->u.l.first[i] == first && nd->u.l.ref[i] == ref) break;
     if (i == nd->n) return false;
     gone = nd->u.l.last[i];
-    vms__rnode_shift(nd, i + 1u, -1);
+    vms__itree_node_shift(nd, i + 1u, -1);
     nd->n--;
     t->count--;
     /* Bottom-up: fix underflow by borrowing from or merging with a sibling, and keep every
@@ -826,25 +826,25 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
      * its parent's maximum for it stands, nothing above changes: stop there. `gone` is the
      * largest end that may have left the current subtree. */
     while (d > 0) {
-        vms_rnode_t *p = &t->nodes[path[d - 1]];
+        vms_itree_node_t *p = &t->nodes[path[d - 1]];
         unsigned ci = pidx[d - 1];
         unsigned min;
         nd = &t->nodes[path[d]];
-        min = nd->leaf ? VMS_RTREE_LEAF_MIN : VMS_RTREE_INNER_MIN;
+        min = nd->leaf ? VMS_ITREE_LEAF_MIN : VMS_ITREE_INNER_MIN;
         if (nd->n >= min) {
             uint64_t m;
             if (gone < p->u.in.max[ci]) break; /* the maximum was elsewhere */
-            m = vms__rnode_max(nd);
+            m = vms__itree_node_max(nd);
             if (m == p->u.in.max[ci]) break;
             gone = p->u.in.max[ci];
             p->u.in.max[ci] = m;
         } else if (ci > 0) {
             uint32_t sx = p->u.in.child[ci - 1];
-            vms_rnode_t *s = &t->nodes[sx];
+            vms_itree_node_t *s = &t->nodes[sx];
             if (s->n > min) { /* borrow the left sibling's last entry */
                 unsigned k = s->n - 1u;
-                vms__rnode_shift(nd, 0, 1);
-                vms__rnode_copy(nd, 0, s, k);
+                vms__itree_node_shift(nd, 0, 1);
+                vms__itree_node_copy(nd, 0, s, k);
                 if (nd->leaf) {
                     p->u.in.first[ci] = nd->u.l.first[0];
                     p->u.in.ref[ci] = nd->u.l.ref[0];
@@ -857,52 +857,52 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
                 }
                 nd->n++;
                 s->n--;
-                p->u.in.max[ci - 1] = vms__rnode_max(s);
-                p->u.in.max[ci] = vms__rnode_max(nd);
+                p->u.in.max[ci - 1] = vms__itree_node_max(s);
+                p->u.in.max[ci] = vms__itree_node_max(nd);
             } else { /* merge this node into its left sibling */
                 unsigned k, base = s->n;
-                for (k = 0; k < nd->n; k++) vms__rnode_copy(s, base + k, nd, k);
+                for (k = 0; k < nd->n; k++) vms__itree_node_copy(s, base + k, nd, k);
                 if (!nd->leaf) {
                     s->u.in.first[base] = p->u.in.first[ci];
                     s->u.in.ref[base] = p->u.in.ref[ci];
                 }
                 s->n = (uint16_t)(base + nd->n);
-                vms__rnode_free(t, path[d]);
+                vms__itree_node_free(t, path[d]);
                 vms__inner_remove(p, ci);
-                p->u.in.max[ci - 1] = vms__rnode_max(s);
+                p->u.in.max[ci - 1] = vms__itree_node_max(s);
             }
         } else {
             uint32_t sx = p->u.in.child[1];
-            vms_rnode_t *s = &t->nodes[sx];
+            vms_itree_node_t *s = &t->nodes[sx];
             if (s->n > min) { /* borrow the right sibling's first entry */
                 unsigned k = nd->n;
-                vms__rnode_copy(nd, k, s, 0);
+                vms__itree_node_copy(nd, k, s, 0);
                 if (!nd->leaf) {
                     nd->u.in.first[k] = p->u.in.first[1];
                     nd->u.in.ref[k] = p->u.in.ref[1];
                     p->u.in.first[1] = s->u.in.first[1];
                     p->u.in.ref[1] = s->u.in.ref[1];
                 }
-                vms__rnode_shift(s, 1, -1);
+                vms__itree_node_shift(s, 1, -1);
                 s->n--;
                 nd->n++;
                 if (nd->leaf) {
                     p->u.in.first[1] = s->u.l.first[0];
                     p->u.in.ref[1] = s->u.l.ref[0];
                 }
-                p->u.in.max[0] = vms__rnode_max(nd);
-                p->u.in.max[1] = vms__rnode_max(s);
+                p->u.in.max[0] = vms__itree_node_max(nd);
+                p->u.in.max[1] = vms__itree_node_max(s);
             } else { /* merge the right sibling into this node */
                 unsigned k, base = nd->n;
-                for (k = 0; k < s->n; k++) vms__rnode_copy(nd, base + k, s, k);
+                for (k = 0; k < s->n; k++) vms__itree_node_copy(nd, base + k, s, k);
                 if (!nd->leaf) {
                     nd->u.in.first[base] = p->u.in.first[1];
                     nd->u.in.ref[base] = p->u.in.ref[1];
                 }
                 nd->n = (uint16_t)(base + s->n);
-                vms__rnode_free(t, sx);
+                vms__itree_node_free(t, sx);
                 vms__inner_remove(p, 1);
-                p->u.in.max[0] = vms__rnode_max(nd);
+                p->u.in.max[0] = vms__itree_node_max(nd);
             }
         }
         d--;
@@ -911,11 +911,11 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
     if (!nd->leaf && nd->n == 1) {
         uint32_t old = t->root;
         t->root = nd->u.in.child[0];
-        vms__rnode_free(t, old);
+        vms__itree_node_free(t, old);
         t->height--;
     } else if (nd->leaf && nd->n == 0) {
-        vms__rnode_free(t, t->root);
-        t->root = VMS_RTREE_NIL;
+        vms__itree_node_free(t, t->root);
+        t->root = VMS_ITREE_NIL;
         t->height = 0;
     }
     return true;
@@ -931,25 +931,24 @@ VMS_OWNER_API bool vms_rtree_remove(vms_rtree_t *t, uint64_t first, uint32_t ref
  * lockstep: each step prefetches its next node before the other tree's step reads, and the
  * two trees' cache misses overlap instead of adding up. */
 typedef struct vms__ovwalk_s {
-    const vms_rtree_t *t;
+    const vms_itree_t *t;
     uint32_t x;
     int state; /* 0 descending, 1 found (in e), 2 nothing overlaps */
-    vms_rtree_entry_t e;
+    vms_itree_entry_t e;
 } vms__ovwalk_t;
 
-VMS__PRIVATE void vms__ov_start(vms__ovwalk_t *w, const vms_rtree_t *t) {
+VMS__PRIVATE void vms__ov_start(vms__ovwalk_t *w, const vms_itree_t *t) {
     w->t = t;
     w->x = t->root;
-    w->state = t->root == VMS_RTREE_NIL ? 2 : 0;
+    w->state = t->root == VMS_ITREE_NIL ? 2 : 0;
 }
 
 /* One level of the descent. @return true while it goes on. */
 VMS__PRIVATE bool vms__ov_step(vms__ovwalk_t *w, uint64_t f, uint64_t l) {
-    const vms_rnode_t *nd = &w->t->nodes[w->x];
+    const vms_itree_node_t *nd = &w->t->nodes[w->x];
     unsigned i;
     if (!nd->leaf) {
-        for (i = 0; i < nd->n && nd->u.in.max[i] < f; i++) {
-        }
+        for (i = 0; i < nd->n && nd->u.in.max[i] < f; i++) {}
         if (i == nd->n || (i > 0 && nd->u.in.first[i] > l)) {
             w->state = 2;
             return false;
@@ -971,13 +970,12 @@ VMS__PRIVATE bool vms__ov_step(vms__ovwalk_t *w, uint64_t f, uint64_t l) {
     return false;
 }
 
-VMS_OWNER_API bool vms_rtree_first_overlap(const vms_rtree_t *t, uint64_t f, uint64_t l,
-                                           vms_rtree_entry_t *out) {
+VMS_OWNER_API bool vms_itree_first_overlap(const vms_itree_t *t, uint64_t f, uint64_t l,
+                                           vms_itree_entry_t *out) {
     vms__ovwalk_t w;
     vms__ov_start(&w, t);
     if (w.state) return false;
-    while (vms__ov_step(&w, f, l)) {
-    }
+    while (vms__ov_step(&w, f, l)) {}
     if (w.state != 1) return false;
     *out = w.e;
     return true;
@@ -986,11 +984,11 @@ VMS_OWNER_API bool vms_rtree_first_overlap(const vms_rtree_t *t, uint64_t f, uin
 /* Advance the iterator to the next overlapping entry at or after its position. Children are
  * skipped when their maximum ends before `first`; the walk stops for good at the first key
  * that starts after `last`. */
-VMS__PRIVATE bool vms__rtree_seek(vms_rtree_iter_t *it, vms_rtree_entry_t *out) {
-    const vms_rtree_t *t = it->t;
+VMS__PRIVATE bool vms__itree_seek(vms_itree_iter_t *it, vms_itree_entry_t *out) {
+    const vms_itree_t *t = it->t;
     while (it->depth >= 0) {
         int d = it->depth;
-        const vms_rnode_t *nd = &t->nodes[it->node[d]];
+        const vms_itree_node_t *nd = &t->nodes[it->node[d]];
         unsigned i = it->idx[d];
         if (nd->leaf) {
             for (; i < nd->n; i++) {
@@ -1029,23 +1027,23 @@ VMS__PRIVATE bool vms__rtree_seek(vms_rtree_iter_t *it, vms_rtree_entry_t *out) 
     return false;
 }
 
-VMS_OWNER_API bool vms_rtree_iter_first(const vms_rtree_t *t, uint64_t first, uint64_t last,
-                                        vms_rtree_iter_t *it, vms_rtree_entry_t *out) {
+VMS_OWNER_API bool vms_itree_iter_first(const vms_itree_t *t, uint64_t first, uint64_t last,
+                                        vms_itree_iter_t *it, vms_itree_entry_t *out) {
     it->t = t;
     it->first = first;
     it->last = last;
-    if (t->root == VMS_RTREE_NIL || first > last) {
+    if (t->root == VMS_ITREE_NIL || first > last) {
         it->depth = -1;
         return false;
     }
     it->depth = 0;
     it->node[0] = t->root;
     it->idx[0] = 0;
-    return vms__rtree_seek(it, out);
+    return vms__itree_seek(it, out);
 }
 
-VMS_OWNER_API bool vms_rtree_iter_next(vms_rtree_iter_t *it, vms_rtree_entry_t *out) {
-    return vms__rtree_seek(it, out);
+VMS_OWNER_API bool vms_itree_iter_next(vms_itree_iter_t *it, vms_itree_entry_t *out) {
+    return vms__itree_seek(it, out);
 }
 
 /* >>impl-owner */
@@ -1081,7 +1079,7 @@ VMS__PRIVATE int vms__slot_reserve(vms_owner_t *o) {
     uint64_t ncap;
     size_t size;
     vms__lease_slot_t *ns;
-    if (o->slot_free != VMS_RTREE_NIL || o->slot_used < o->slot_cap) return VMS_OK;
+    if (o->slot_free != VMS_ITREE_NIL || o->slot_used < o->slot_cap) return VMS_OK;
     ncap = (uint64_t)o->slot_cap + o->slot_cap / 2u;
     if (ncap < 16) ncap = 16;
     if (ncap >= 0xffffffffu) return VMS_ERR_NOMEM;
@@ -1116,11 +1114,11 @@ VMS_OWNER_API int vms_owner_init(vms_owner_t *o, vms_space_t *s, const vms_owner
     o->shared_reader = desc ? desc->shared_reader : false;
     o->active = desc ? !desc->inactive : true;
     o->next_serial = 1;
-    (void)vms_rtree_init(&o->readers, &a);
-    (void)vms_rtree_init(&o->writers, &a);
+    (void)vms_itree_init(&o->readers, &a);
+    (void)vms_itree_init(&o->writers, &a);
     o->slots = NULL;
     o->slot_cap = o->slot_used = 0;
-    o->slot_free = VMS_RTREE_NIL;
+    o->slot_free = VMS_ITREE_NIL;
     o->writer_bytes = 0;
     o->alloc = a;
     o->check_failed = desc ? desc->check_failed : NULL;
@@ -1131,14 +1129,14 @@ VMS_OWNER_API int vms_owner_init(vms_owner_t *o, vms_space_t *s, const vms_owner
 
 VMS_OWNER_API int vms_owner_destroy(vms_owner_t *o) {
     if (o->readers.count || o->writers.count) return VMS_ERR_BUSY;
-    vms_rtree_destroy(&o->readers);
-    vms_rtree_destroy(&o->writers);
+    vms_itree_destroy(&o->readers);
+    vms_itree_destroy(&o->writers);
     if (o->slots) {
         o->alloc.free(o->alloc.user, o->slots, (size_t)o->slot_cap * sizeof(vms__lease_slot_t));
     }
     o->slots = NULL;
     o->slot_cap = o->slot_used = 0;
-    o->slot_free = VMS_RTREE_NIL;
+    o->slot_free = VMS_ITREE_NIL;
     return VMS_OK;
 }
 
@@ -1172,14 +1170,16 @@ VMS__PRIVATE bool vms__first_in(const vms_owner_t *o, uint64_t f, uint64_t l, bo
     hr = r.state == 1;
     hw = w.state == 1;
     if (!hr && !hw) return false;
-    if (hr && hw) idx = w.e.first < r.e.first ? w.e.ref : r.e.ref;
-    else idx = hr ? r.e.ref : w.e.ref;
+    if (hr && hw)
+        idx = w.e.first < r.e.first ? w.e.ref : r.e.ref;
+    else
+        idx = hr ? r.e.ref : w.e.ref;
     if (out) *out = vms__handle(idx, o->slots[idx].gen);
     return true;
 }
 
-VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind,
-                                            uint64_t va, uint64_t len, vms_lease_t *out) {
+VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind, uint64_t va,
+                                            uint64_t len, vms_lease_t *out) {
     uint64_t last;
     if (!vms__closed(va, len, &last)) return false;
     if (kind == VMS_LEASE_WRITE) return vms__first_in(o, va, last, true, out);
@@ -1250,10 +1250,10 @@ VMS__PRIVATE int vms__range_rights(const vms_space_t *s, uint64_t first, uint64_
     return w.hole ? VMS_ERR_NOENT : VMS_OK;
 }
 
-VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va,
-                                    uint64_t len, vms_lease_t *out, vms_lease_t *blocker) {
+VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va, uint64_t len,
+                                    vms_lease_t *out, vms_lease_t *blocker) {
     uint64_t last;
-    vms_rtree_t *tree;
+    vms_itree_t *tree;
     vms_prop_t need;
     vms__lease_slot_t *s;
     uint32_t idx;
@@ -1271,11 +1271,11 @@ VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_
     if (err) return err;
     /* Every allocation before any change. */
     tree = kind == VMS_LEASE_WRITE ? &o->writers : &o->readers;
-    err = vms_rtree_reserve(tree);
+    err = vms_itree_reserve(tree);
     if (err) return err;
     err = vms__slot_reserve(o);
     if (err) return err;
-    if (o->slot_free != VMS_RTREE_NIL) {
+    if (o->slot_free != VMS_ITREE_NIL) {
         idx = o->slot_free;
         o->slot_free = o->slots[idx].next;
     } else {
@@ -1287,7 +1287,7 @@ VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_
     s->first = va;
     s->last = last;
     s->kind = (uint32_t)kind;
-    s->next = VMS_RTREE_NIL;
+    s->next = VMS_ITREE_NIL;
     s->reserved = 0;
 #ifdef VMSPACE_DEBUG
     s->view_digest = 0;
@@ -1295,7 +1295,7 @@ VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_
     (void)vms__view_digest(o->space, va, last, need, &s->view_digest);
     if (kind == VMS_LEASE_READ) (void)vms__bytes_digest(o->space, va, last, &s->bytes_digest);
 #endif
-    err = vms_rtree_insert(tree, va, last, idx); /* reserved: cannot fail */
+    err = vms_itree_insert(tree, va, last, idx); /* reserved: cannot fail */
     (void)err;
     if (kind == VMS_LEASE_WRITE) o->writer_bytes += len;
     *out = vms__handle(idx, s->gen);
@@ -1319,10 +1319,10 @@ VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l) {
     }
 #endif
     if (s->kind == VMS_LEASE_WRITE) {
-        (void)vms_rtree_remove(&o->writers, s->first, idx);
+        (void)vms_itree_remove(&o->writers, s->first, idx);
         o->writer_bytes -= s->last - s->first + 1u;
     } else {
-        (void)vms_rtree_remove(&o->readers, s->first, idx);
+        (void)vms_itree_remove(&o->readers, s->first, idx);
     }
     s->serial = 0;
     s->gen++;
@@ -1370,8 +1370,10 @@ VMS__PRIVATE int vms__lease_copy(const vms_owner_t *o, vms_lease_t l, uint64_t v
             n > sp->prov.phys_limit - pa)
             return VMS_ERR_FAULT;
         host = (unsigned char *)(sp->prov.direct_map + (uintptr_t)pa);
-        if (write) VMS__OMEMCPY(host, p, n);
-        else VMS__OMEMCPY(p, host, n);
+        if (write)
+            VMS__OMEMCPY(host, p, n);
+        else
+            VMS__OMEMCPY(p, host, n);
         p += n;
         va += n;
         len -= n;
@@ -1391,8 +1393,7 @@ VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va, co
 }
 
 /* BUSY with the first lease in [va, va + len) in *blocker, or VMS_OK. */
-VMS__PRIVATE int vms__guard(const vms_owner_t *o, uint64_t va, uint64_t len,
-                            vms_lease_t *blocker) {
+VMS__PRIVATE int vms__guard(const vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker) {
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (vms_owner_first_overlap(o, va, len, blocker)) return VMS_ERR_BUSY;
     return VMS_OK;
@@ -1415,8 +1416,7 @@ VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64
     return err;
 }
 
-VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len,
-                                  vms_lease_t *blocker) {
+VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker) {
     int err = vms_space_check_range(o->space, va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (err) return err;
@@ -1448,10 +1448,10 @@ VMS__PRIVATE bool vms__oiter_take(vms_owner_iter_t *it, vms_lease_info_t *out) {
     use_w = !it->rv || (it->wv && it->we.first < it->re.first);
     if (use_w) {
         vms__info_of(it->o, it->we.ref, out);
-        it->wv = vms_rtree_iter_next(&it->w, &it->we);
+        it->wv = vms_itree_iter_next(&it->w, &it->we);
     } else {
         vms__info_of(it->o, it->re.ref, out);
-        it->rv = vms_rtree_iter_next(&it->r, &it->re);
+        it->rv = vms_itree_iter_next(&it->r, &it->re);
     }
     return true;
 }
@@ -1462,8 +1462,8 @@ VMS_OWNER_API bool vms_owner_iter_first(const vms_owner_t *o, uint64_t va, uint6
     it->o = o;
     it->rv = it->wv = false;
     if (!vms__closed(va, len, &last)) return false;
-    it->rv = vms_rtree_iter_first(&o->readers, va, last, &it->r, &it->re);
-    it->wv = vms_rtree_iter_first(&o->writers, va, last, &it->w, &it->we);
+    it->rv = vms_itree_iter_first(&o->readers, va, last, &it->r, &it->re);
+    it->wv = vms_itree_iter_first(&o->writers, va, last, &it->w, &it->we);
     return vms__oiter_take(it, out);
 }
 
@@ -1472,8 +1472,7 @@ VMS_OWNER_API bool vms_owner_iter_next(vms_owner_iter_t *it, vms_lease_info_t *o
 }
 
 VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t len,
-                                    int (*fn)(void *user, const vms_lease_info_t *l),
-                                    void *user) {
+                                    int (*fn)(void *user, const vms_lease_info_t *l), void *user) {
     vms_owner_iter_t it;
     vms_lease_info_t info;
     bool more = vms_owner_iter_first(o, va, len, &it, &info);
@@ -1488,9 +1487,10 @@ VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t 
 VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out) {
     out->readers = o->readers.count;
     out->writers = o->writers.count;
-    out->tree_bytes = vms_rtree_bytes(&o->readers) + vms_rtree_bytes(&o->writers);
-    out->tree_bytes_live = ((size_t)vms_rtree_nodes_live(&o->readers) +
-                            vms_rtree_nodes_live(&o->writers)) * sizeof(vms_rnode_t);
+    out->tree_bytes = vms_itree_bytes(&o->readers) + vms_itree_bytes(&o->writers);
+    out->tree_bytes_live =
+        ((size_t)vms_itree_nodes_live(&o->readers) + vms_itree_nodes_live(&o->writers)) *
+        sizeof(vms_itree_node_t);
     out->registry_bytes = (size_t)o->slot_cap * sizeof(vms__lease_slot_t);
 }
 
@@ -1587,7 +1587,7 @@ VMS__PRIVATE int vms__bytes_digest(const vms_space_t *s, uint64_t first, uint64_
     return w.hole ? VMS_ERR_NOENT : VMS_OK;
 }
 
-VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
+VMS_OWNER_API const char *vms_itree_check(const vms_itree_t *t) {
     /* Iterative post-order walk. Each frame carries the key bounds its subtree must respect
      * and the maximum gathered so far. */
     struct frame {
@@ -1603,11 +1603,11 @@ VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
     bool have_prev = false;
     uint32_t x, nfree = 0;
     if (t->bump > t->cap || t->free_count > t->bump) return "tree_nodes";
-    for (x = t->free_head; x != VMS_RTREE_NIL; x = t->nodes[x].next_free) {
+    for (x = t->free_head; x != VMS_ITREE_NIL; x = t->nodes[x].next_free) {
         if (x >= t->bump || ++nfree > t->free_count) return "tree_nodes";
     }
     if (nfree != t->free_count) return "tree_nodes";
-    if (t->root == VMS_RTREE_NIL) {
+    if (t->root == VMS_ITREE_NIL) {
         if (t->height != 0 || t->count != 0) return "tree_count";
         return t->bump == t->free_count ? NULL : "tree_nodes";
     }
@@ -1623,15 +1623,15 @@ VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
     reached = 1;
     while (d >= 0) {
         struct frame *f = &st[d];
-        const vms_rnode_t *nd = &t->nodes[f->node];
+        const vms_itree_node_t *nd = &t->nodes[f->node];
         unsigned i;
         if (f->next == 0) { /* first visit */
             bool is_root = d == 0;
             bool want_leaf = (unsigned)d + 1u == t->height;
             if ((nd->leaf != 0) != want_leaf) return "tree_balance";
             if (nd->leaf) {
-                if (nd->n > VMS_RTREE_LEAF_CAP || nd->n == 0) return "tree_fill";
-                if (!is_root && nd->n < VMS_RTREE_LEAF_MIN) return "tree_fill";
+                if (nd->n > VMS_ITREE_LEAF_CAP || nd->n == 0) return "tree_fill";
+                if (!is_root && nd->n < VMS_ITREE_LEAF_MIN) return "tree_fill";
                 for (i = 0; i < nd->n; i++) {
                     uint64_t kf = nd->u.l.first[i];
                     uint32_t kr = nd->u.l.ref[i];
@@ -1647,11 +1647,11 @@ VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
                 entries += nd->n;
                 f->next = nd->n;
             } else {
-                if (nd->n > VMS_RTREE_INNER_CAP || nd->n < 2) return "tree_fill";
-                if (!is_root && nd->n < VMS_RTREE_INNER_MIN) return "tree_fill";
+                if (nd->n > VMS_ITREE_INNER_CAP || nd->n < 2) return "tree_fill";
+                if (!is_root && nd->n < VMS_ITREE_INNER_MIN) return "tree_fill";
                 for (i = 2; i < nd->n; i++) {
-                    if (!vms__key_lt(nd->u.in.first[i - 1], nd->u.in.ref[i - 1],
-                                     nd->u.in.first[i], nd->u.in.ref[i]))
+                    if (!vms__key_lt(nd->u.in.first[i - 1], nd->u.in.ref[i - 1], nd->u.in.first[i],
+                                     nd->u.in.ref[i]))
                         return "tree_order";
                 }
             }
@@ -1678,7 +1678,7 @@ VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
         /* Done with this node: report its maximum to the parent. */
         if (d > 0) {
             struct frame *p = &st[d - 1];
-            const vms_rnode_t *pn = &t->nodes[p->node];
+            const vms_itree_node_t *pn = &t->nodes[p->node];
             if (pn->u.in.max[p->next] != f->acc) return "tree_max";
             if (f->acc > p->acc) p->acc = f->acc;
             p->next++;
@@ -1691,18 +1691,18 @@ VMS_OWNER_API const char *vms_rtree_check(const vms_rtree_t *t) {
 }
 
 /* Checks of the registry against one tree (the seed's inv_with). */
-VMS__PRIVATE const char *vms__check_registry_tree(const vms_owner_t *o, const vms_rtree_t *t,
+VMS__PRIVATE const char *vms__check_registry_tree(const vms_owner_t *o, const vms_itree_t *t,
                                                   uint32_t kind) {
-    vms_rtree_iter_t it;
-    vms_rtree_entry_t e;
-    bool more = vms_rtree_iter_first(t, 0, UINT64_MAX, &it, &e);
+    vms_itree_iter_t it;
+    vms_itree_entry_t e;
+    bool more = vms_itree_iter_first(t, 0, UINT64_MAX, &it, &e);
     while (more) {
         const vms__lease_slot_t *s;
         if (e.ref >= o->slot_used) return "registry_ranges";
         s = &o->slots[e.ref];
         if (s->serial == 0 || s->kind != kind) return "registry_ranges";
         if (s->first != e.first || s->last != e.last) return "registry_ranges";
-        more = vms_rtree_iter_next(&it, &e);
+        more = vms_itree_iter_next(&it, &e);
     }
     return NULL;
 }
@@ -1723,18 +1723,17 @@ VMS__PRIVATE const char *vms__owner_check(const vms_owner_t *o, bool bytes) {
     const char *bad;
     uint64_t live[3] = {0, 0, 0}, wbytes = 0, state[2] = {0, 0};
     uint32_t i, nfree = 0;
-    vms_rtree_iter_t it;
-    vms_rtree_entry_t e, prev;
+    vms_itree_iter_t it;
+    vms_itree_entry_t e, prev;
     bool more, have_prev;
 
     /* Page tables well formed: the core's check, then mappings disjoint in VA order. */
     bad = vms_space_check(o->space);
     if (bad) return bad;
-    if (vms_space_enumerate(o->space, vms__check_disjoint_fn, state))
-        return "pt_mappings_disjoint";
+    if (vms_space_enumerate(o->space, vms__check_disjoint_fn, state)) return "pt_mappings_disjoint";
 
     /* Registry: slots, ids and counts against the trees. */
-    for (i = o->slot_free; i != VMS_RTREE_NIL; i = o->slots[i].next) {
+    for (i = o->slot_free; i != VMS_ITREE_NIL; i = o->slots[i].next) {
         if (i >= o->slot_used || o->slots[i].serial != 0 || ++nfree > o->slot_used)
             return "registry_counts";
     }
@@ -1749,9 +1748,9 @@ VMS__PRIVATE const char *vms__owner_check(const vms_owner_t *o, bool bytes) {
     }
     if (live[VMS_LEASE_READ] != o->readers.count || live[VMS_LEASE_WRITE] != o->writers.count)
         return "registry_counts";
-    bad = vms_rtree_check(&o->readers);
+    bad = vms_itree_check(&o->readers);
     if (bad) return bad;
-    bad = vms_rtree_check(&o->writers);
+    bad = vms_itree_check(&o->writers);
     if (bad) return bad;
     bad = vms__check_registry_tree(o, &o->readers, VMS_LEASE_READ);
     if (bad) return bad;
@@ -1760,23 +1759,23 @@ VMS__PRIVATE const char *vms__owner_check(const vms_owner_t *o, bool bytes) {
 
     /* Writers pairwise disjoint: in key order each ends before the next starts. */
     have_prev = false;
-    more = vms_rtree_iter_first(&o->writers, 0, UINT64_MAX, &it, &e);
+    more = vms_itree_iter_first(&o->writers, 0, UINT64_MAX, &it, &e);
     while (more) {
         if (have_prev && prev.last >= e.first) return "writers_disjoint";
-        if (vms_rtree_first_overlap(&o->readers, e.first, e.last, &prev))
+        if (vms_itree_first_overlap(&o->readers, e.first, e.last, &prev))
             return "readers_writers_disjoint";
         prev = e;
         have_prev = true;
-        more = vms_rtree_iter_next(&it, &e);
+        more = vms_itree_iter_next(&it, &e);
     }
     if (!o->shared_reader) {
         have_prev = false;
-        more = vms_rtree_iter_first(&o->readers, 0, UINT64_MAX, &it, &e);
+        more = vms_itree_iter_first(&o->readers, 0, UINT64_MAX, &it, &e);
         while (more) {
             if (have_prev && prev.last >= e.first) return "readers_disjoint";
             prev = e;
             have_prev = true;
-            more = vms_rtree_iter_next(&it, &e);
+            more = vms_itree_iter_next(&it, &e);
         }
     }
     /* mem_view_wf: total = remaining + writers, and each lease's view agrees with the total

@@ -76,7 +76,7 @@ endif()
 if(TARGET vmspace_test_support)
     add_library(vmspace_test_support_n4 OBJECT ${VMSPACE_TEST_SUPPORT_SOURCES})
     vmspace_test_target(vmspace_test_support_n4)
-    target_compile_definitions(vmspace_test_support_n4 PUBLIC VMSPACE_RTREE_NODE_LINES=4)
+    target_compile_definitions(vmspace_test_support_n4 PUBLIC VMSPACE_ITREE_NODE_LINES=4)
     target_include_directories(vmspace_test_support_n4 PUBLIC "${VMSPACE_TESTS_DIR}")
     target_link_libraries(vmspace_test_support_n4 PUBLIC
         vmspace::vmspace Criterion::Criterion xxHash::xxHash)

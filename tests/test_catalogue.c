@@ -231,7 +231,7 @@ enum cat_op {
     OP_OWNER_PROTECT,
     OP_OWNER_DESTROY,
     OP_OWNER_INIT_ALLOC,
-    OP_RTREE_INIT_ALLOC,
+    OP_ITREE_INIT_ALLOC,
     OP_OWNER_INIT_NULL
 };
 
@@ -426,7 +426,7 @@ static cat_row_t cat_rows[] = {
     {"owner_destroy_with_leases", OP_OWNER_DESTROY, 0, 0, 0, 0, 0, VMS_ERR_BUSY},
     {"owner_init_one_alloc_hook", OP_OWNER_INIT_ALLOC, 0, 0, 0, 0, 0, VMS_ERR_ARG},
     {"owner_init_null_space", OP_OWNER_INIT_NULL, 0, 0, 0, 0, 0, VMS_ERR_ARG},
-    {"rtree_init_one_free_hook", OP_RTREE_INIT_ALLOC, 0, 0, 0, 0, 0, VMS_ERR_ARG},
+    {"itree_init_one_free_hook", OP_ITREE_INIT_ALLOC, 0, 0, 0, 0, 0, VMS_ERR_ARG},
 };
 
 static vms_lease_t cat_handle(uint32_t sel) {
@@ -554,10 +554,14 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
         d.arena.size = 1 << 20;
         vms_machine_init(&other);
         cr_assert(eq(int, vms_space_init(&t, &d), VMS_OK));
-        if (r->a == 0) rc = vms_space_activate(&t, 0);
-        else if (r->a == 1) rc = vms_space_deactivate(&t, 0);
-        else if (r->a == 2) rc = vms_space_attach(&t, NULL);
-        else rc = vms_space_attach(&t, &other) == VMS_OK ? vms_space_attach(&t, &other) : -1;
+        if (r->a == 0)
+            rc = vms_space_activate(&t, 0);
+        else if (r->a == 1)
+            rc = vms_space_deactivate(&t, 0);
+        else if (r->a == 2)
+            rc = vms_space_attach(&t, NULL);
+        else
+            rc = vms_space_attach(&t, &other) == VMS_OK ? vms_space_attach(&t, &other) : -1;
         cr_expect(eq(ptr, (void *)vms_machine_current(&other, 0), NULL));
         cr_expect(eq(u64, t.active_cpus, 0));
         cr_expect(eq(int, vms_space_destroy(&t), VMS_OK));
@@ -643,12 +647,12 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
         vms_owner_t o2;
         return vms_owner_init(&o2, NULL, NULL);
     }
-    case OP_RTREE_INIT_ALLOC: {
-        vms_rtree_t t;
+    case OP_ITREE_INIT_ALLOC: {
+        vms_itree_t t;
         vms_allocator_t a;
         memset(&a, 0, sizeof a);
         a.free = cat_free; /* without alloc */
-        return vms_rtree_init(&t, &a);
+        return vms_itree_init(&t, &a);
     }
     default: cr_fatal("unknown op %d", r->op);
     }

@@ -56,43 +56,43 @@ Test(gaps, image_base_not_2m_aligned) {
 }
 
 /* A destroyed range tree reads as empty. */
-Test(gaps, rtree_destroyed_is_empty) {
-    vms_rtree_t t;
-    vms_rtree_entry_t e;
-    vms_rtree_iter_t it;
-    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
+Test(gaps, itree_destroyed_is_empty) {
+    vms_itree_t t;
+    vms_itree_entry_t e;
+    vms_itree_iter_t it;
+    cr_assert(eq(int, vms_itree_init(&t, NULL), VMS_OK));
     for (uint32_t i = 0; i < 100; i++)
-        cr_assert(eq(int, vms_rtree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
-    vms_rtree_destroy(&t);
-    cr_expect(not(vms_rtree_first_overlap(&t, 0, UINT64_MAX, &e)));
-    cr_expect(not(vms_rtree_iter_first(&t, 0, UINT64_MAX, &it, &e)));
-    cr_expect(eq(u32, vms_rtree_nodes_live(&t), 0));
+        cr_assert(eq(int, vms_itree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
+    vms_itree_destroy(&t);
+    cr_expect(not(vms_itree_first_overlap(&t, 0, UINT64_MAX, &e)));
+    cr_expect(not(vms_itree_iter_first(&t, 0, UINT64_MAX, &it, &e)));
+    cr_expect(eq(u32, vms_itree_nodes_live(&t), 0));
 }
 
 /* An iteration that stops inside the tree says it has finished (depth -1). */
-Test(gaps, rtree_iteration_marks_its_end) {
-    vms_rtree_t t;
-    vms_rtree_entry_t e;
-    vms_rtree_iter_t it;
-    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
+Test(gaps, itree_iteration_marks_its_end) {
+    vms_itree_t t;
+    vms_itree_entry_t e;
+    vms_itree_iter_t it;
+    cr_assert(eq(int, vms_itree_init(&t, NULL), VMS_OK));
     for (uint32_t i = 0; i < 200; i++)
-        cr_assert(eq(int, vms_rtree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
+        cr_assert(eq(int, vms_itree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
     int n = 0;
-    for (bool ok = vms_rtree_iter_first(&t, 300, 1005, &it, &e); ok;
-         ok = vms_rtree_iter_next(&it, &e))
+    for (bool ok = vms_itree_iter_first(&t, 300, 1005, &it, &e); ok;
+         ok = vms_itree_iter_next(&it, &e))
         n++;
     cr_expect(eq(int, n, 71), "entries 30..100 overlap [300, 1005]");
     cr_expect(eq(int, it.depth, -1));
-    cr_expect(not(vms_rtree_iter_next(&it, &e)));
+    cr_expect(not(vms_itree_iter_next(&it, &e)));
     /* Every end point: some stop at a leaf's last key, where the walk ends in the parent
      * (the next child starts after the range). */
     for (uint32_t k = 0; k < 200; k++) {
         n = 0;
-        for (bool ok = vms_rtree_iter_first(&t, 0, 10u * k + 9, &it, &e); ok;
-             ok = vms_rtree_iter_next(&it, &e))
+        for (bool ok = vms_itree_iter_first(&t, 0, 10u * k + 9, &it, &e); ok;
+             ok = vms_itree_iter_next(&it, &e))
             n++;
         cr_expect(eq(int, n, (int)k + 1));
         cr_expect(eq(int, it.depth, -1), "iteration up to entry %u did not mark its end", k);
     }
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
 }

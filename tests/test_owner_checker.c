@@ -19,10 +19,22 @@
 /* Every clause name the owner's checker can return (the core's vms_space_check adds its own
  * for the tables). */
 static const char *const owner_clauses[] = {
-    "tree_nodes", "tree_balance", "tree_fill", "tree_order", "tree_max", "tree_count",
-    "pt_mappings_disjoint", "registry_counts", "registry_ids", "registry_ranges",
-    "writers_disjoint", "readers_writers_disjoint", "readers_disjoint",
-    "remaining_view_is_total_minus_writers", "writer_view_agrees", "reader_view_agrees",
+    "tree_nodes",
+    "tree_balance",
+    "tree_fill",
+    "tree_order",
+    "tree_max",
+    "tree_count",
+    "pt_mappings_disjoint",
+    "registry_counts",
+    "registry_ids",
+    "registry_ranges",
+    "writers_disjoint",
+    "readers_writers_disjoint",
+    "readers_disjoint",
+    "remaining_view_is_total_minus_writers",
+    "writer_view_agrees",
+    "reader_view_agrees",
     "reader_bytes_unchanged",
 };
 
@@ -56,7 +68,8 @@ static int clauses_in_object(const char *flags, char *found, size_t found_size) 
     fp = fdopen(fd, "w");
     fputs("#define VMSPACE_IMPLEMENTATION\n#include \"vmspace.h\"\n"
           "#include \"vmspace_owner.h\"\nint vms_owner_probe(void);\n"
-          "int vms_owner_probe(void) { return (int)sizeof(vms_owner_t); }\n", fp);
+          "int vms_owner_probe(void) { return (int)sizeof(vms_owner_t); }\n",
+          fp);
     fclose(fp);
     snprintf(cmd, sizeof cmd, "%s -std=c11 -O2 %s -I'%s' -x c -c '%s' -o '%s.o'",
              cc && *cc ? cc : "cc", flags, dir, src, src);
@@ -142,8 +155,8 @@ static void fx_init(fx_t *f, bool shared, bool hook) {
 /* Free everything without trusting the (possibly corrupted) state: drop the trees, then the
  * owner (now without leases) and the space. */
 static void fx_free(fx_t *f) {
-    vms_rtree_destroy(&f->o.readers);
-    vms_rtree_destroy(&f->o.writers);
+    vms_itree_destroy(&f->o.readers);
+    vms_itree_destroy(&f->o.writers);
     cr_assert(eq(int, vms_owner_destroy(&f->o), VMS_OK));
     cr_assert(eq(int, vms_space_destroy(&f->s), VMS_OK));
 }
@@ -231,8 +244,8 @@ Test(owner_checker, copies_outside_the_direct_map) {
     cr_assert(eq(u64, m.size, VMS_PAGE_1G));
     below = take(&f, VMS_LEASE_READ, 64, 1);
     at = take(&f, VMS_LEASE_READ, 65, 1);
-    cr_assert(eq(int, vms_lease_acquire(&f.o, VMS_LEASE_READ, g + lim - PG, 2 * PG, &x, &b),
-                 VMS_OK));
+    cr_assert(
+        eq(int, vms_lease_acquire(&f.o, VMS_LEASE_READ, g + lim - PG, 2 * PG, &x, &b), VMS_OK));
     cr_expect(eq(int, vms_lease_read(&f.o, below, BASE + 64 * PG, buf, 1), VMS_ERR_FAULT));
     cr_expect(eq(int, vms_lease_read(&f.o, at, BASE + 65 * PG, buf, 1), VMS_ERR_FAULT));
     /* Inside the direct map the huge page reads the arena's byte. */
@@ -314,8 +327,8 @@ Test(owner_checker, queries_at_the_edges) {
     vms_lease_t x, b;
     vms_owner_iter_t it;
     vms_lease_info_t info;
-    vms_rtree_iter_t rit;
-    vms_rtree_entry_t e;
+    vms_itree_iter_t rit;
+    vms_itree_entry_t e;
     const uint64_t top = ~(uint64_t)0 - PG + 1u; /* the last page of a 4-level space */
     fx_init(&f, false, true);
     vms_lease_t r = take(&f, VMS_LEASE_READ, 0, 1);
@@ -323,11 +336,10 @@ Test(owner_checker, queries_at_the_edges) {
     cr_expect(not(vms_owner_first_conflict(&f.o, VMS_LEASE_WRITE, BASE, 0, &x)));
     cr_expect(vms_owner_first_overlap(&f.o, BASE, PG, NULL));
     cr_expect(not(vms_owner_first_overlap(&f.o, BASE + PG, PG, NULL)));
-    cr_expect(not(vms_rtree_iter_first(&f.o.readers, BASE + 10, BASE + 5, &rit, &e)),
+    cr_expect(not(vms_itree_iter_first(&f.o.readers, BASE + 10, BASE + 5, &rit, &e)),
               "first > last is empty");
     /* A lease on the last page of the address space. */
-    cr_assert(eq(int, vms_owner_map(&f.o, top, f.data_pa + 100 * PG, PG, VMS_RW, 0, NULL),
-                 VMS_OK));
+    cr_assert(eq(int, vms_owner_map(&f.o, top, f.data_pa + 100 * PG, PG, VMS_RW, 0, NULL), VMS_OK));
     cr_assert(eq(int, vms_lease_acquire(&f.o, VMS_LEASE_WRITE, top, PG, &x, &b), VMS_OK));
     vms_lease_t y = {0};
     cr_expect(vms_owner_first_overlap(&f.o, top, 4 * PG, &y));
@@ -386,32 +398,31 @@ static void ca_free(void *user, void *p, size_t size) {
 Test(owner_checker, tree_growth_limits) {
     cnt_alloc_t ca = {0, 0};
     vms_allocator_t al = {ca_alloc, ca_free, &ca};
-    vms_rtree_t t;
-    vms_rtree_entry_t e;
-    cr_assert(eq(int, vms_rtree_init(&t, &al), VMS_OK));
+    vms_itree_t t;
+    vms_itree_entry_t e;
+    cr_assert(eq(int, vms_itree_init(&t, &al), VMS_OK));
     for (uint32_t i = 0; i < 30; i++)
-        cr_assert(eq(int, vms_rtree_insert(&t, (uint64_t)i * 10, (uint64_t)i * 10 + 5, i),
-                     VMS_OK));
+        cr_assert(eq(int, vms_itree_insert(&t, (uint64_t)i * 10, (uint64_t)i * 10 + 5, i), VMS_OK));
     cr_assert(eq(u32, t.free_count, 0u));
     const long calls = ca.calls;
     const uint32_t cap = t.cap, bump = t.bump, height = t.height;
-    t.cap = t.bump = 0xaaaaaaabu; /* full, and 1.5x would pass VMS_RTREE_NIL */
-    cr_expect(eq(int, vms_rtree_insert(&t, 1000, 1005, 100), VMS_ERR_NOMEM));
-    cr_expect(eq(int, vms_rtree_reserve(&t), VMS_ERR_NOMEM));
+    t.cap = t.bump = 0xaaaaaaabu; /* full, and 1.5x would pass VMS_ITREE_NIL */
+    cr_expect(eq(int, vms_itree_insert(&t, 1000, 1005, 100), VMS_ERR_NOMEM));
+    cr_expect(eq(int, vms_itree_reserve(&t), VMS_ERR_NOMEM));
     t.cap = cap;
     t.bump = bump;
     t.height = VMS_TREE_MAX_DEPTH - 1u;
-    cr_expect(eq(int, vms_rtree_reserve(&t), VMS_ERR_NOMEM));
+    cr_expect(eq(int, vms_itree_reserve(&t), VMS_ERR_NOMEM));
     t.height = height;
     cr_expect(eq(long, ca.calls, calls), "no allocation attempted");
     cr_expect(eq(u64, t.count, 30u));
-    cr_expect(not(vms_rtree_first_overlap(&t, 1000, 1005, &e)));
+    cr_expect(not(vms_itree_first_overlap(&t, 1000, 1005, &e)));
 #ifdef VMSPACE_DEBUG
-    cr_expect(vms_rtree_check(&t) == NULL);
+    cr_expect(vms_itree_check(&t) == NULL);
 #endif
-    cr_expect(eq(int, vms_rtree_insert(&t, 1000, 1005, 100), VMS_OK));
-    cr_expect(vms_rtree_first_overlap(&t, 1000, 1005, &e));
-    vms_rtree_destroy(&t);
+    cr_expect(eq(int, vms_itree_insert(&t, 1000, 1005, 100), VMS_OK));
+    cr_expect(vms_itree_first_overlap(&t, 1000, 1005, &e));
+    vms_itree_destroy(&t);
     cr_expect(eq(long, ca.live, 0));
 }
 
@@ -435,15 +446,15 @@ Test(owner_checker, registry_growth_limits) {
     cr_assert(eq(int, vms_owner_init(&f.o, &f.s, &d), VMS_OK));
     take(&f, VMS_LEASE_READ, 0, 1);
     take(&f, VMS_LEASE_WRITE, 2, 1);
-    cr_assert(eq(int, vms_rtree_reserve(&f.o.readers), VMS_OK));
-    cr_assert(eq(u32, f.o.slot_free, VMS_RTREE_NIL));
+    cr_assert(eq(int, vms_itree_reserve(&f.o.readers), VMS_OK));
+    cr_assert(eq(u32, f.o.slot_free, VMS_ITREE_NIL));
     const long calls = ca.calls;
     const uint64_t serial = f.o.next_serial;
     const uint32_t cap = f.o.slot_cap, used = f.o.slot_used, wheight = f.o.writers.height;
     vms_owner_stats(&f.o, &before);
     f.o.slot_cap = f.o.slot_used = 0xaaaaaaabu; /* full, and 1.5x would pass 2^32 - 1 */
-    cr_expect(eq(int, vms_lease_acquire(&f.o, VMS_LEASE_READ, BASE + 4 * PG, PG, &l, &b),
-                 VMS_ERR_NOMEM));
+    cr_expect(
+        eq(int, vms_lease_acquire(&f.o, VMS_LEASE_READ, BASE + 4 * PG, PG, &l, &b), VMS_ERR_NOMEM));
     cr_expect(eq(u64, l.id, VMS_LEASE_INVALID_ID));
     f.o.slot_cap = cap;
     f.o.slot_used = used;
@@ -498,7 +509,7 @@ Test(owner_checker, corrupt_maximum) {
     /* Enough readers to give the reader tree an inner root that stores maxima. */
     for (uint64_t i = 0; i < 40; i++) take(&f, VMS_LEASE_READ, i, 1 + i % 3);
     cr_assert(gt(u32, f.o.readers.height, 1u));
-    vms_rnode_t *root = &f.o.readers.nodes[f.o.readers.root];
+    vms_itree_node_t *root = &f.o.readers.nodes[f.o.readers.root];
     uint64_t saved = root->u.in.max[1];
     root->u.in.max[1] = saved + 1;
     expect_clause(&f.o, "tree_max");
@@ -553,8 +564,8 @@ Test(owner_checker, overlapping_leases) {
     (void)w1;
     (void)r1;
     /* The trees are single leaves here; entry 1 is the second lease of each. */
-    vms_rnode_t *wl = &f.o.writers.nodes[f.o.writers.root];
-    vms_rnode_t *rl = &f.o.readers.nodes[f.o.readers.root];
+    vms_itree_node_t *wl = &f.o.writers.nodes[f.o.writers.root];
+    vms_itree_node_t *rl = &f.o.readers.nodes[f.o.readers.root];
     cr_assert(eq(int, wl->leaf, 1));
     cr_assert(eq(u32, wl->u.l.ref[1], slot_of(w2)));
     wl->u.l.first[1] = BASE + PG;
@@ -613,8 +624,9 @@ Test(owner_checker, views_changed_around_the_owner) {
     take(&f, VMS_LEASE_READ, 0, 2);
     take(&f, VMS_LEASE_WRITE, 4, 2);
     /* Another frame under the reader. */
-    cr_assert(eq(int, vms_space_map(&f.s, BASE + PG, f.data_pa + 100 * PG, PG, VMS_RW,
-                                    VMS_MAP_REPLACE), VMS_OK));
+    cr_assert(eq(int,
+                 vms_space_map(&f.s, BASE + PG, f.data_pa + 100 * PG, PG, VMS_RW, VMS_MAP_REPLACE),
+                 VMS_OK));
     expect_clause(&f.o, "reader_view_agrees");
     cr_assert(eq(int, vms_space_map(&f.s, BASE + PG, f.data_pa + PG, PG, VMS_RW, VMS_MAP_REPLACE),
                  VMS_OK));
@@ -631,12 +643,13 @@ Test(owner_checker, views_changed_around_the_owner) {
     cr_assert(eq(int, vms_space_protect(&f.s, BASE + 5 * PG, PG, VMS_RW), VMS_OK));
     cr_assert(eq(int, vms_space_unmap(&f.s, BASE + 4 * PG, PG), VMS_OK));
     expect_clause(&f.o, "remaining_view_is_total_minus_writers");
-    cr_assert(eq(int, vms_space_map(&f.s, BASE + 4 * PG, f.data_pa + 4 * PG, PG, VMS_RW, 0),
-                 VMS_OK));
+    cr_assert(
+        eq(int, vms_space_map(&f.s, BASE + 4 * PG, f.data_pa + 4 * PG, PG, VMS_RW, 0), VMS_OK));
     expect_clean(&f.o);
     /* Same rights, other frame under the writer. */
-    cr_assert(eq(int, vms_space_map(&f.s, BASE + 4 * PG, f.data_pa + 101 * PG, PG, VMS_RW,
-                                    VMS_MAP_REPLACE), VMS_OK));
+    cr_assert(eq(
+        int, vms_space_map(&f.s, BASE + 4 * PG, f.data_pa + 101 * PG, PG, VMS_RW, VMS_MAP_REPLACE),
+        VMS_OK));
     expect_clause(&f.o, "writer_view_agrees");
     fx_free(&f);
 }
@@ -672,49 +685,47 @@ Test(owner_checker, write_under_a_reader) {
 
 /* The tree's own clauses, on a standalone tree. */
 Test(owner_checker, tree_clauses) {
-    vms_rtree_t t;
-    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
+    vms_itree_t t;
+    cr_assert(eq(int, vms_itree_init(&t, NULL), VMS_OK));
     for (uint32_t i = 0; i < 200; i++)
-        cr_assert(eq(int, vms_rtree_insert(&t, (uint64_t)i * 10, (uint64_t)i * 10 + 5, i),
-                     VMS_OK));
-    cr_assert(vms_rtree_check(&t) == NULL);
-    vms_rnode_t *root = &t.nodes[t.root];
+        cr_assert(eq(int, vms_itree_insert(&t, (uint64_t)i * 10, (uint64_t)i * 10 + 5, i), VMS_OK));
+    cr_assert(vms_itree_check(&t) == NULL);
+    vms_itree_node_t *root = &t.nodes[t.root];
     cr_assert(eq(int, root->leaf, 0));
-    vms_rnode_t *leaf = &t.nodes[root->u.in.child[0]];
+    vms_itree_node_t *leaf = &t.nodes[root->u.in.child[0]];
     while (!leaf->leaf) leaf = &t.nodes[leaf->u.in.child[0]];
     /* Order: swap two keys of a leaf. */
     uint64_t a = leaf->u.l.first[0];
     leaf->u.l.first[0] = leaf->u.l.first[1];
     leaf->u.l.first[1] = a;
-    cr_expect(eq(str, (char *)vms_rtree_check(&t), "tree_order"));
+    cr_expect(eq(str, (char *)vms_itree_check(&t), "tree_order"));
     leaf->u.l.first[1] = leaf->u.l.first[0];
     leaf->u.l.first[0] = a;
-    cr_assert(vms_rtree_check(&t) == NULL);
+    cr_assert(vms_itree_check(&t) == NULL);
     /* Fill: a non-root leaf below half. */
     uint16_t n = leaf->n;
-    leaf->n = VMS_RTREE_LEAF_MIN - 1;
-    cr_expect(eq(str, (char *)vms_rtree_check(&t), "tree_fill"));
+    leaf->n = VMS_ITREE_LEAF_MIN - 1;
+    cr_expect(eq(str, (char *)vms_itree_check(&t), "tree_fill"));
     leaf->n = n;
     /* Balance: the recorded height disagrees with the leaves' depth. */
     t.height++;
-    cr_expect(eq(str, (char *)vms_rtree_check(&t), "tree_balance"));
+    cr_expect(eq(str, (char *)vms_itree_check(&t), "tree_balance"));
     t.height--;
     /* Count and node accounting. */
     t.count++;
-    cr_expect(eq(str, (char *)vms_rtree_check(&t), "tree_count"));
+    cr_expect(eq(str, (char *)vms_itree_check(&t), "tree_count"));
     t.count--;
     t.free_count++;
-    cr_expect(eq(str, (char *)vms_rtree_check(&t), "tree_nodes"));
+    cr_expect(eq(str, (char *)vms_itree_check(&t), "tree_nodes"));
     t.free_count--;
-    cr_expect(vms_rtree_check(&t) == NULL);
-    vms_rtree_destroy(&t);
+    cr_expect(vms_itree_check(&t) == NULL);
+    vms_itree_destroy(&t);
 }
 
+/* ---- every clause of vms_itree_check, on standalone trees ---- */
 
-/* ---- every clause of vms_rtree_check, on standalone trees ---- */
-
-static void expect_tree(const vms_rtree_t *t, const char *want) {
-    const char *got = vms_rtree_check(t);
+static void expect_tree(const vms_itree_t *t, const char *want) {
+    const char *got = vms_itree_check(t);
     if (!want) {
         cr_assert(got == NULL, "tree check failed: %s", got ? got : "");
         return;
@@ -724,20 +735,19 @@ static void expect_tree(const vms_rtree_t *t, const char *want) {
 }
 
 /* Entries [10 i, 10 i + 5] with reference i, inserted in ascending order. */
-static void tree_fill_seq(vms_rtree_t *t, uint32_t n) {
-    cr_assert(eq(int, vms_rtree_init(t, NULL), VMS_OK));
+static void tree_fill_seq(vms_itree_t *t, uint32_t n) {
+    cr_assert(eq(int, vms_itree_init(t, NULL), VMS_OK));
     for (uint32_t i = 0; i < n; i++)
-        cr_assert(eq(int, vms_rtree_insert(t, (uint64_t)i * 10, (uint64_t)i * 10 + 5, i),
-                     VMS_OK));
+        cr_assert(eq(int, vms_itree_insert(t, (uint64_t)i * 10, (uint64_t)i * 10 + 5, i), VMS_OK));
     expect_tree(t, NULL);
 }
 
 /* The slab's bookkeeping: handed-out nodes, the free list and the reachable nodes. */
 Test(owner_checker, tree_node_accounting) {
-    vms_rtree_t t;
+    vms_itree_t t;
     tree_fill_seq(&t, 1000);
     /* Removing a third of the entries merges nodes onto the free list. */
-    for (uint32_t i = 0; i < 1000; i += 3) cr_assert(vms_rtree_remove(&t, (uint64_t)i * 10, i));
+    for (uint32_t i = 0; i < 1000; i += 3) cr_assert(vms_itree_remove(&t, (uint64_t)i * 10, i));
     cr_assert(gt(u32, t.free_count, 1u));
     cr_assert(eq(int, t.nodes[t.root].leaf, 0));
     expect_tree(&t, NULL);
@@ -766,22 +776,22 @@ Test(owner_checker, tree_node_accounting) {
     t.root = bump;
     expect_tree(&t, "tree_nodes");
     t.root = root;
-    vms_rnode_t *rn = &t.nodes[root];
+    vms_itree_node_t *rn = &t.nodes[root];
     const uint32_t child = rn->u.in.child[rn->n - 1];
     rn->u.in.child[rn->n - 1] = bump;
     expect_tree(&t, "tree_nodes");
     rn->u.in.child[rn->n - 1] = child;
     expect_tree(&t, NULL);
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
 }
 
 /* One node reached through two parents entries: more nodes reached than handed out. */
 Test(owner_checker, tree_node_reached_twice) {
-    vms_rtree_t t;
-    tree_fill_seq(&t, VMS_RTREE_LEAF_CAP + 1); /* one split: a root over two leaves */
+    vms_itree_t t;
+    tree_fill_seq(&t, VMS_ITREE_LEAF_CAP + 1); /* one split: a root over two leaves */
     cr_assert(eq(u32, t.height, 2u));
     cr_assert(eq(u32, t.free_count, 0u));
-    vms_rnode_t *rn = &t.nodes[t.root];
+    vms_itree_node_t *rn = &t.nodes[t.root];
     cr_assert(eq(int, rn->n, 2));
     /* A third child that is the second leaf again, behind a separator above every key. */
     rn->u.in.first[2] = UINT64_MAX;
@@ -792,17 +802,17 @@ Test(owner_checker, tree_node_reached_twice) {
     expect_tree(&t, "tree_nodes");
     rn->n = 2;
     expect_tree(&t, NULL);
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
 }
 
 /* An empty tree: no height, no entries, every handed-out node on the free list. */
 Test(owner_checker, empty_tree_clauses) {
-    vms_rtree_t t;
-    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
+    vms_itree_t t;
+    cr_assert(eq(int, vms_itree_init(&t, NULL), VMS_OK));
     expect_tree(&t, NULL);
-    cr_assert(eq(int, vms_rtree_insert(&t, 100, 200, 7), VMS_OK));
-    cr_assert(vms_rtree_remove(&t, 100, 7));
-    cr_assert(eq(u32, t.root, VMS_RTREE_NIL));
+    cr_assert(eq(int, vms_itree_insert(&t, 100, 200, 7), VMS_OK));
+    cr_assert(vms_itree_remove(&t, 100, 7));
+    cr_assert(eq(u32, t.root, VMS_ITREE_NIL));
     cr_assert(eq(u32, t.free_count, 1u));
     expect_tree(&t, NULL);
     t.height = 1;
@@ -812,18 +822,18 @@ Test(owner_checker, empty_tree_clauses) {
     expect_tree(&t, "tree_count");
     t.count = 0;
     const uint32_t head = t.free_head;
-    t.free_head = VMS_RTREE_NIL; /* the freed node is lost */
+    t.free_head = VMS_ITREE_NIL; /* the freed node is lost */
     t.free_count = 0;
     expect_tree(&t, "tree_nodes");
     t.free_head = head;
     t.free_count = 1;
     expect_tree(&t, NULL);
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
 }
 
 /* Height and fill bounds. */
 Test(owner_checker, tree_shape_clauses) {
-    vms_rtree_t t, one;
+    vms_itree_t t, one;
     tree_fill_seq(&t, 1000);
     const uint32_t h = t.height;
     cr_assert(ge(u32, h, 3u));
@@ -837,47 +847,47 @@ Test(owner_checker, tree_shape_clauses) {
     expect_tree(&t, "tree_balance");
     t.height = h;
     expect_tree(&t, NULL);
-    vms_rnode_t *root = &t.nodes[t.root];
+    vms_itree_node_t *root = &t.nodes[t.root];
     uint16_t n = root->n;
     root->n = 1; /* an inner root needs two children */
     expect_tree(&t, "tree_fill");
-    root->n = VMS_RTREE_INNER_CAP + 1;
+    root->n = VMS_ITREE_INNER_CAP + 1;
     expect_tree(&t, "tree_fill");
     root->n = n;
-    vms_rnode_t *in = &t.nodes[root->u.in.child[0]];
+    vms_itree_node_t *in = &t.nodes[root->u.in.child[0]];
     cr_assert(eq(int, in->leaf, 0));
     n = in->n;
-    in->n = VMS_RTREE_INNER_MIN - 1;
+    in->n = VMS_ITREE_INNER_MIN - 1;
     expect_tree(&t, "tree_fill");
     in->n = n;
-    vms_rnode_t *leaf = in;
+    vms_itree_node_t *leaf = in;
     while (!leaf->leaf) leaf = &t.nodes[leaf->u.in.child[0]];
     n = leaf->n;
     leaf->n = 0;
     expect_tree(&t, "tree_fill");
-    leaf->n = VMS_RTREE_LEAF_CAP + 1;
+    leaf->n = VMS_ITREE_LEAF_CAP + 1;
     expect_tree(&t, "tree_fill");
     leaf->n = n;
     expect_tree(&t, NULL);
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
     /* A root leaf may hold one entry, not none. */
     tree_fill_seq(&one, 1);
     one.nodes[one.root].n = 0;
     expect_tree(&one, "tree_fill");
     one.nodes[one.root].n = 1;
     expect_tree(&one, NULL);
-    vms_rtree_destroy(&one);
+    vms_itree_destroy(&one);
 }
 
 /* Intervals, and keys against the separators that bound them. */
 Test(owner_checker, tree_key_bounds) {
-    vms_rtree_t t;
+    vms_itree_t t;
     tree_fill_seq(&t, 100);
-    vms_rnode_t *p = &t.nodes[t.root];
+    vms_itree_node_t *p = &t.nodes[t.root];
     cr_assert(eq(int, p->leaf, 0));
     while (!t.nodes[p->u.in.child[0]].leaf) p = &t.nodes[p->u.in.child[0]];
     cr_assert(ge(int, p->n, 3));
-    vms_rnode_t *l0 = &t.nodes[p->u.in.child[0]], *l1 = &t.nodes[p->u.in.child[1]];
+    vms_itree_node_t *l0 = &t.nodes[p->u.in.child[0]], *l1 = &t.nodes[p->u.in.child[1]];
     cr_assert(ge(int, l1->n, 2));
     /* An interval that ends before it starts. */
     const uint64_t last = l1->u.l.last[0];
@@ -908,12 +918,12 @@ Test(owner_checker, tree_key_bounds) {
     p->u.in.first[1] = sf;
     p->u.in.ref[1] = sr;
     expect_tree(&t, NULL);
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
     /* Equal starts are ordered by reference. */
-    cr_assert(eq(int, vms_rtree_init(&t, NULL), VMS_OK));
-    cr_assert(eq(int, vms_rtree_insert(&t, 100, 105, 5), VMS_OK));
-    cr_assert(eq(int, vms_rtree_insert(&t, 100, 110, 3), VMS_OK));
-    vms_rnode_t *l = &t.nodes[t.root];
+    cr_assert(eq(int, vms_itree_init(&t, NULL), VMS_OK));
+    cr_assert(eq(int, vms_itree_insert(&t, 100, 105, 5), VMS_OK));
+    cr_assert(eq(int, vms_itree_insert(&t, 100, 110, 3), VMS_OK));
+    vms_itree_node_t *l = &t.nodes[t.root];
     cr_assert(eq(u32, l->u.l.ref[0], 3u));
     l->u.l.ref[0] = 5;
     l->u.l.ref[1] = 3;
@@ -921,7 +931,7 @@ Test(owner_checker, tree_key_bounds) {
     l->u.l.ref[0] = 3;
     l->u.l.ref[1] = 5;
     expect_tree(&t, NULL);
-    vms_rtree_destroy(&t);
+    vms_itree_destroy(&t);
 }
 
 /* ---- the owner's registry clauses ---- */
@@ -990,7 +1000,7 @@ Test(owner_checker, registry_slots_and_tree_refs) {
     ws->last -= PG;
     expect_clean(&f.o);
     /* The reader tree's entry refers to a slot not in use. */
-    vms_rnode_t *rl = &f.o.readers.nodes[f.o.readers.root];
+    vms_itree_node_t *rl = &f.o.readers.nodes[f.o.readers.root];
     cr_assert(eq(int, rl->leaf, 1));
     cr_assert(eq(int, rl->n, 1));
     cr_assert(eq(u32, rl->u.l.ref[0], slot_of(r)));
@@ -1021,20 +1031,20 @@ Test(owner_checker, tree_damage_seen_by_owner_check) {
     fx_init(&f, false, true);
     take(&f, VMS_LEASE_READ, 0, 2);
     take(&f, VMS_LEASE_WRITE, 8, 2);
-    vms_rnode_t *rl = &f.o.readers.nodes[f.o.readers.root];
-    vms_rnode_t *wl = &f.o.writers.nodes[f.o.writers.root];
+    vms_itree_node_t *rl = &f.o.readers.nodes[f.o.readers.root];
+    vms_itree_node_t *wl = &f.o.writers.nodes[f.o.writers.root];
     uint64_t saved = rl->u.l.last[0];
     rl->u.l.last[0] = rl->u.l.first[0] - 1u;
     expect_clause(&f.o, "tree_order");
-    cr_expect(eq(str, (char *)vms_rtree_check(&f.o.readers), "tree_order"));
-    cr_expect(vms_rtree_check(&f.o.writers) == NULL);
+    cr_expect(eq(str, (char *)vms_itree_check(&f.o.readers), "tree_order"));
+    cr_expect(vms_itree_check(&f.o.writers) == NULL);
     rl->u.l.last[0] = saved;
     expect_clean(&f.o);
     saved = wl->u.l.last[0];
     wl->u.l.last[0] = wl->u.l.first[0] - 1u;
     expect_clause(&f.o, "tree_order");
-    cr_expect(eq(str, (char *)vms_rtree_check(&f.o.writers), "tree_order"));
-    cr_expect(vms_rtree_check(&f.o.readers) == NULL);
+    cr_expect(eq(str, (char *)vms_itree_check(&f.o.writers), "tree_order"));
+    cr_expect(vms_itree_check(&f.o.readers) == NULL);
     wl->u.l.last[0] = saved;
     expect_clean(&f.o);
     fx_free(&f);
@@ -1048,13 +1058,17 @@ Test(owner_checker, view_snapshot_runs) {
     fx_init(&f, false, true);
     /* Pages 30..33: 31 read-only, 32 on a frame out of sequence. */
     cr_assert(eq(int, vms_owner_protect(&f.o, BASE + 31 * PG, PG, VMS_R, NULL), VMS_OK));
-    cr_assert(eq(int, vms_owner_map(&f.o, BASE + 32 * PG, f.data_pa + 90 * PG, PG, VMS_RW,
-                                    VMS_MAP_REPLACE, NULL), VMS_OK));
+    cr_assert(eq(
+        int,
+        vms_owner_map(&f.o, BASE + 32 * PG, f.data_pa + 90 * PG, PG, VMS_RW, VMS_MAP_REPLACE, NULL),
+        VMS_OK));
     vms_lease_t r = take(&f, VMS_LEASE_READ, 30, 4);
     expect_clean(&f.o);
     /* The same frames and rights again, around the owner: the view is unchanged. */
-    cr_assert(eq(int, vms_space_map(&f.s, BASE + 30 * PG, f.data_pa + 30 * PG, 2 * PG, VMS_RW,
-                                    VMS_MAP_REPLACE), VMS_OK));
+    cr_assert(eq(
+        int,
+        vms_space_map(&f.s, BASE + 30 * PG, f.data_pa + 30 * PG, 2 * PG, VMS_RW, VMS_MAP_REPLACE),
+        VMS_OK));
     cr_assert(eq(int, vms_space_protect(&f.s, BASE + 31 * PG, PG, VMS_R), VMS_OK));
     expect_clean(&f.o);
     /* Page 31 writable again: its run merges with page 30's, and the view differs. */
@@ -1063,11 +1077,13 @@ Test(owner_checker, view_snapshot_runs) {
     cr_assert(eq(int, vms_space_protect(&f.s, BASE + 31 * PG, PG, VMS_R), VMS_OK));
     expect_clean(&f.o);
     /* Page 32 back on its frame in sequence: one run where the snapshot has two. */
-    cr_assert(eq(int, vms_space_map(&f.s, BASE + 32 * PG, f.data_pa + 32 * PG, PG, VMS_RW,
-                                    VMS_MAP_REPLACE), VMS_OK));
+    cr_assert(eq(
+        int, vms_space_map(&f.s, BASE + 32 * PG, f.data_pa + 32 * PG, PG, VMS_RW, VMS_MAP_REPLACE),
+        VMS_OK));
     expect_clause(&f.o, "reader_view_agrees");
-    cr_assert(eq(int, vms_space_map(&f.s, BASE + 32 * PG, f.data_pa + 90 * PG, PG, VMS_RW,
-                                    VMS_MAP_REPLACE), VMS_OK));
+    cr_assert(eq(
+        int, vms_space_map(&f.s, BASE + 32 * PG, f.data_pa + 90 * PG, PG, VMS_RW, VMS_MAP_REPLACE),
+        VMS_OK));
     expect_clean(&f.o);
     cr_expect(eq(int, vms_lease_release(&f.o, r), VMS_OK));
     cr_expect(eq(int, f.hook_calls, 0));

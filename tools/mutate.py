@@ -804,7 +804,8 @@ sys.exit(main(sys.argv[1], sys.argv[2:]))
 
 
 def limit_memory():
-    """A mutant that allocates without end fails instead of taking the machine's memory."""
+    """A mutant that allocates without end fails instead of taking the machine's memory.
+    Not under sanitizers: ASan reserves terabytes of shadow address space."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
@@ -875,6 +876,10 @@ class Worker:
                 self.current[name] = want
 
     # --- unit-test mode ---------------------------------------------------------------------
+
+    def limit(self):
+        if not self.opts.sanitize:
+            limit_memory()
 
     def configure_unit(self, log):
         launcher = self.launcher()
@@ -984,7 +989,7 @@ class Worker:
             for attempt in range(2):
                 t0 = time.time()
                 rc, timed_out, out = run(self.test_cmd(name), cwd=self.build, env=self.env,
-                                         timeout=600, log=log, preexec=limit_memory)
+                                         timeout=600, log=log, preexec=self.limit)
                 dt = time.time() - t0
                 if rc == 0 and not timed_out:
                     break
@@ -1005,7 +1010,7 @@ class Worker:
         for name, base in order:
             limit = max(self.opts.exe_timeout, 5 * base)
             rc, timed_out, out = run(self.test_cmd(name), cwd=self.build, env=self.env,
-                                     timeout=limit, log=log, preexec=limit_memory)
+                                     timeout=limit, log=log, preexec=self.limit)
             if timed_out or rc != 0:
                 with self.opts.lock:
                     self.kills[(m.file, name)] = self.kills.get((m.file, name), 0) + 1
