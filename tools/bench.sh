@@ -164,7 +164,7 @@ nice "$exe" "${args[@]}" --benchmark_out="$out/raw.json" --benchmark_out_format=
 matrix_args=()
 if [[ $matrix -eq 1 ]]; then
     cost='^(op1/|map/(cursor|single|rootwalk|bare_store|bare_gen)/4k|unmap/(space|bare_clear)/4k|'
-    cost+='protect/(space|bare_rewrite)/4k|translate/(sparse|hot)/(walk|swtlb)/indep)'
+    cost+='protect/(space|bare_rewrite)/4k|translate/(dense|hot)/(walk|swtlb)/indep)'
     main_label="$cc -O$opt"
     for cfg in gcc:2 gcc:3 clang:2 clang:3; do
         mcc=${cfg%:*} mopt=${cfg#*:}

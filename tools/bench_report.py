@@ -128,8 +128,8 @@ def cost_targets(t, data, suffix=""):
        "unmap/space/4k", "unmap/bare_clear/4k", 2.0)
     le("protect RW→R of 1 GiB of 4 KiB pages vs a bare rewrite loop",
        "protect/space/4k", "protect/bare_rewrite/4k", 2.0)
-    le("software-TLB miss (sparse stream) vs vms_translate on the same stream",
-       "translate/sparse/swtlb/indep", "translate/sparse/walk/indep", 1.3)
+    le("software-TLB miss (random in 1 GiB, all misses) vs vms_translate on the same stream",
+       "translate/dense/swtlb/indep", "translate/dense/walk/indep", 1.3)
     bare = [v for v in (ns(data, "map/bare_store/4k"), ns(data, "map/bare_gen/4k")) if v]
     cur = ns(data, "map/cursor/4k")
     best = min(bare) if bare else None
