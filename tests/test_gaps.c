@@ -96,3 +96,51 @@ Test(gaps, itree_iteration_marks_its_end) {
     }
     vms_itree_destroy(&t);
 }
+
+/* An allocator that returns byte-aligned memory (one past a 64-byte boundary): the slab still
+ * starts on a cache line inside what it was given, and each node keeps its bytes. */
+typedef struct odd_alloc_s {
+    unsigned char *base[8];
+    void *given[8];
+    size_t n;
+} odd_alloc_t;
+
+static void *odd_alloc(void *user, size_t size) {
+    odd_alloc_t *a = user;
+    cr_assert(lt(sz, a->n, (size_t)8));
+    unsigned char *b = aligned_alloc(64, (size + 128 + 63) & ~(size_t)63);
+    cr_assert(not(eq(ptr, b, NULL)));
+    a->base[a->n] = b;
+    a->given[a->n] = b + 1;
+    return a->given[a->n++];
+}
+
+static void odd_free(void *user, void *p, size_t size) {
+    odd_alloc_t *a = user;
+    (void)size;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->given[i] == p) {
+            free(a->base[i]);
+            a->given[i] = NULL;
+            return;
+        }
+    cr_assert(false, "freed a pointer the allocator never gave");
+}
+
+Test(gaps, itree_slab_aligned_inside_a_byte_aligned_allocation) {
+    odd_alloc_t oa;
+    memset(&oa, 0, sizeof oa);
+    vms_allocator_t al = {odd_alloc, odd_free, &oa};
+    vms_itree_t t;
+    vms_itree_entry_t e;
+    cr_assert(eq(int, vms_itree_init(&t, &al), VMS_OK));
+    for (uint32_t i = 0; i < 300; i++)
+        cr_assert(eq(int, vms_itree_insert(&t, 10u * i, 10u * i + 9, i + 1), VMS_OK));
+    uintptr_t given = (uintptr_t)oa.given[oa.n - 1], nodes = (uintptr_t)t.nodes;
+    cr_expect(eq(u64, nodes % 64, 0), "nodes on a cache line");
+    cr_expect(ge(u64, nodes, given), "the slab starts inside the allocation");
+    cr_expect(lt(u64, nodes - given, 64));
+    cr_expect(vms_itree_first_overlap(&t, 2995, 2995, &e));
+    cr_expect(eq(u32, e.ref, 300));
+    vms_itree_destroy(&t);
+}

@@ -1408,7 +1408,7 @@ def main(argv):
                 if killer:
                     line += "  (%s)" % killer
                 print("%s  %.1fs" % (line, dt), flush=True)
-                if status in ("killed", "timeout", "nocompile"):
+                if status in ("killed", "timeout"):
                     os.unlink(mlog)
 
     threads = [threading.Thread(target=work, args=(w,)) for w in workers]
