@@ -1272,6 +1272,8 @@ def parse_args(argv):
     opts.lock = threading.Lock()
     if opts.out is None:
         opts.out = os.path.join(opts.root, "build-mutate")
+    # Absolute: the compiler wrapper writes the per-mutant logs from the build directory.
+    opts.out = os.path.abspath(opts.out)
     if opts.equivalent is None:
         opts.equivalent = os.path.join(opts.root, "tests", "mutate-equivalent.txt")
     return opts
