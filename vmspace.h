@@ -99,6 +99,7 @@ extern "C" {
 #define VMS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VMS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define VMS_NOINLINE __attribute__((noinline))
+#define VMS_ALWAYS_INLINE inline __attribute__((always_inline))
 #define VMS_COLD __attribute__((cold))
 #define VMS_NORETURN __attribute__((noreturn))
 #else
@@ -106,6 +107,7 @@ extern "C" {
 #define VMS_LIKELY(x) (x)
 #define VMS_UNLIKELY(x) (x)
 #define VMS_NOINLINE
+#define VMS_ALWAYS_INLINE inline
 #define VMS_COLD
 #define VMS_NORETURN
 #endif
@@ -1623,7 +1625,8 @@ VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, 
 
 /* One leaf at level L where its table is on the path (or reachable without allocating) and
  * the slot is empty: a store, nothing to plan. */
-VMS__PRIVATE bool vms__map_leaf_fast(vms_cursor_t *c, uint64_t pa, int L, vms_prop_t prop) {
+VMS__PRIVATE VMS_ALWAYS_INLINE bool vms__map_leaf_fast(vms_cursor_t *c, uint64_t pa, int L,
+                                                    vms_prop_t prop) {
     uint64_t e = vms__descend(c, L);
     vms_space_t *s = c->space;
     uint64_t *t;
