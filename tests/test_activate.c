@@ -91,16 +91,18 @@ static load_t last_load(void) {
 /* All spaces of a test share one arena, so their roots are distinct frames. */
 static vt_fprov_t fp;
 
-static void space_new(vms_space_t *s, bool pcid) {
+static void space_new_on(vms_space_t *s, bool pcid, vms_machine_t *m) {
     vms_space_desc_t d;
     memset(&d, 0, sizeof d);
     d.provider = &fp.prov;
     d.load_cr3 = on_load;
     d.hook_user = &lg;
     d.pcid = pcid;
-    d.machine = &mach;
+    d.machine = m;
     cr_assert(eq(int, vms_space_init(s, &d), VMS_OK));
 }
+
+static void space_new(vms_space_t *s, bool pcid) { space_new_on(s, pcid, &mach); }
 
 static void space_free(vms_space_t *s) {
     for (int c = 0; c < VMSPACE_MAX_CPUS; c++) vms_space_deactivate(s, c);
@@ -173,16 +175,9 @@ Test(activate, current_and_active_sets) {
 Test(activate, two_machines_never_meet) {
     vms_machine_t other;
     vms_space_t a, b;
-    vms_space_desc_t d;
     vms_machine_init(&other);
     space_new(&a, true);
-    memset(&d, 0, sizeof d);
-    d.provider = &fp.prov;
-    d.load_cr3 = on_load;
-    d.hook_user = &lg;
-    d.pcid = true;
-    d.machine = &other;
-    cr_assert(eq(int, vms_space_init(&b, &d), VMS_OK));
+    space_new_on(&b, true, &other);
     cr_assert(eq(int, vms_space_activate(&a, 0), VMS_OK));
     uint64_t cr3a = last_load().cr3;
     cr_assert(eq(int, vms_space_activate(&b, 0), VMS_OK));
