@@ -1500,6 +1500,14 @@ VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cu
 /* One pass of a range map from c->va to end. With r == NULL it is a dry run: it changes
  * nothing, reports VMS_ERR_EXIST, and counts in need[0] the zeroed and in need[1] the
  * overwritten table frames the real pass will take. */
+/* The largest leaf level, at most maxlvl, that va and pa are aligned to and that fits in
+ * len bytes. */
+VMS__PRIVATE int vms__fit_level(uint64_t va, uint64_t pa, uint64_t len, int maxlvl) {
+    int L = maxlvl;
+    while (L > 1 && (((va | pa) & (VMS__SIZE(L) - 1u)) || len < VMS__SIZE(L))) L--;
+    return L;
+}
+
 VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_prop_t prop,
                                int maxlvl, bool replace, vms__reserve_t *r, uint64_t need[2]) {
     vms_space_t *s = c->space;
@@ -1507,8 +1515,7 @@ VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_p
         uint64_t va = c->va, sz, n, left, k, e0;
         uint64_t *t;
         unsigned i;
-        int L = maxlvl;
-        while (L > 1 && (((va | pa) & (VMS__SIZE(L) - 1u)) || end - va < VMS__SIZE(L))) L--;
+        int L = vms__fit_level(va, pa, end - va, maxlvl);
         while (c->level > L) {
             int l = c->level;
             uint64_t *pt = c->path[l];
@@ -1650,7 +1657,7 @@ VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms
     if (err) return err;
     vms__cursor_sync(c);
     /* A range that is one page of the largest size it allows (a fault handler's map). */
-    while (L > 1 && (((c->va | pa) & (VMS__SIZE(L) - 1u)) || len < VMS__SIZE(L))) L--;
+    L = vms__fit_level(c->va, pa, len, L);
     if (len == VMS__SIZE(L) && vms__map_leaf_fast(c, pa, L, prop)) return VMS_OK;
     err = vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
     VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : len), c->va + (err ? len : 0));
