@@ -159,7 +159,7 @@ extern "C" {
     X(PERM, "the range lacks the rights the lease needs")                             \
     X(INACTIVE, "the owner is inactive")                                              \
     X(TAMPERED, "a reader's bytes changed while it was held (debug builds)")          \
-    X(SMALL, "memory too small for the arena's metadata and a root table")
+    X(SMALL, "buffer too small: for an arena's metadata and root table, or an image")
 
 /* Position of each code in the map (1, 2, ...); the public codes are their negatives. */
 enum vms__err_index {
@@ -839,6 +839,10 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
 /* Save a space that uses the embedded arena. @return VMS_OK, VMS_ERR_ARG (not an arena
  * space), VMS_ERR_IO. */
 VMS_API int vms_space_save(const vms_space_t *s, const char *path);
+/* The same into memory: *len is set to the image's size (header included) and, if it fits
+ * in cap bytes at buf, the image is written there. @return VMS_OK, VMS_ERR_ARG (not an arena
+ * space, or a NULL s or len), VMS_ERR_SMALL (cap < *len: nothing written; buf may be NULL). */
+VMS_API int vms_space_save_mem(const vms_space_t *s, void *buf, size_t cap, size_t *len);
 /* Load a saved space into s (a new arena). @return VMS_OK, VMS_ERR_ARG, VMS_ERR_IO,
  * VMS_ERR_FORMAT, VMS_ERR_NOMEM. */
 VMS_API int vms_space_load(vms_space_t *s, const char *path);
@@ -1026,6 +1030,9 @@ VMS__PRIVATE void vms__arena_free(void *user, uint64_t pa) {
     vms_arena_t *a = (vms_arena_t *)user;
     VMS_ASSERT(pa >= a->phys_base && pa - a->phys_base < a->bump && !(pa & (VMS_PAGE_4K - 1)));
     VMS_MEMCPY(a->base + (pa - a->phys_base), &a->free_head, 8);
+    /* Its metadata slot reads as "not a table" again, as a loaded image's free frames do. */
+    VMS_MEMSET(a->base + ((pa - a->phys_base) >> 12) * sizeof(vms_table_meta_t), 0,
+               sizeof(vms_table_meta_t));
     a->free_head = pa;
     a->frames_in_use--;
 }
@@ -2444,12 +2451,8 @@ VMS__PRIVATE uint64_t vms__rd64(const uint8_t *p) {
     return v;
 }
 
-VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
-    uint8_t h[64];
-    FILE *f;
-    int ok;
-    if (!s->owns_arena || !path) return VMS_ERR_ARG;
-    VMS_MEMSET(h, 0, sizeof h);
+VMS__PRIVATE void vms__save_header(const vms_space_t *s, uint8_t h[64]) {
+    VMS_MEMSET(h, 0, 64);
     VMS_MEMCPY(h, VMS_SAVE_MAGIC, 8);
     h[8] = 1;
     h[12] = (uint8_t)s->levels;
@@ -2462,12 +2465,29 @@ VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
     vms__le64(h + 40, s->arena.free_head);
     vms__le64(h + 48, s->arena.frames_in_use);
     vms__le64(h + 56, s->arena.size);
+}
+
+VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
+    uint8_t h[64];
+    FILE *f;
+    int ok;
+    if (!s || !s->owns_arena || !path) return VMS_ERR_ARG;
+    vms__save_header(s, h);
     f = fopen(path, "wb");
     if (!f) return VMS_ERR_IO;
     ok = fwrite(h, 1, sizeof h, f) == sizeof h &&
          fwrite(s->arena.base, 1, (size_t)s->arena.bump, f) == (size_t)s->arena.bump;
     ok = (fclose(f) == 0) && ok;
     return ok ? VMS_OK : VMS_ERR_IO;
+}
+
+VMS_API int vms_space_save_mem(const vms_space_t *s, void *buf, size_t cap, size_t *len) {
+    if (!s || !s->owns_arena || !len) return VMS_ERR_ARG;
+    *len = 64u + (size_t)s->arena.bump;
+    if (!buf || cap < *len) return VMS_ERR_SMALL;
+    vms__save_header(s, (uint8_t *)buf);
+    VMS_MEMCPY((uint8_t *)buf + 64, s->arena.base, (size_t)s->arena.bump);
+    return VMS_OK;
 }
 
 VMS__PRIVATE bool vms__magic_differs(const uint8_t *h) {

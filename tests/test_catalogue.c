@@ -217,6 +217,7 @@ enum cat_op {
     OP_WRITE_VAL,
     OP_SAVE_PROVIDER,
     OP_SAVE_NULL_PATH,
+    OP_SAVE_MEM_PROVIDER,
     OP_LOAD,
     OP_LOAD_MISSING,
     OP_ACQUIRE,
@@ -360,6 +361,7 @@ static cat_row_t cat_rows[] = {
     /* Saving and loading. */
     {"save_provider_space", OP_SAVE_PROVIDER, 0, 0, 0, 0, 0, VMS_ERR_ARG},
     {"save_null_path", OP_SAVE_NULL_PATH, 0, 0, 0, 0, 0, VMS_ERR_ARG},
+    {"save_mem_provider_space", OP_SAVE_MEM_PROVIDER, 0, 0, 0, 0, 0, VMS_ERR_ARG},
     {"load_missing_file", OP_LOAD_MISSING, 0, 0, 0, 0, 0, VMS_ERR_IO},
     {"load_bad_magic", OP_LOAD, CC_MAGIC, 0, 0, 0, 0, VMS_ERR_FORMAT},
     {"load_empty_file", OP_LOAD, CC_EMPTY_FILE, 0, 0, 0, 0, VMS_ERR_FORMAT},
@@ -598,6 +600,24 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
         return rc;
     }
     case OP_SAVE_NULL_PATH: return vms_space_save(&F.s, NULL);
+    case OP_SAVE_MEM_PROVIDER: {
+        vt_fprov_t fp;
+        vms_space_t t;
+        vms_space_desc_t d;
+        uint8_t img[64];
+        size_t len = 7;
+        cr_assert(eq(int, vt_fprov_init(&fp, (uint64_t)4 << 20), VMS_OK));
+        memset(&d, 0, sizeof d);
+        d.provider = &fp.prov;
+        cr_assert(eq(int, vms_space_init(&t, &d), VMS_OK));
+        memset(img, 0x5c, sizeof img);
+        rc = vms_space_save_mem(&t, img, sizeof img, &len);
+        cr_expect(eq(sz, len, 7), "the length was written");
+        cr_expect(eq(u8, img[0], 0x5c), "the image was written");
+        vms_space_destroy(&t);
+        vt_fprov_destroy(&fp);
+        return rc;
+    }
     case OP_LOAD_MISSING: {
         vms_space_t t;
         return vms_space_load(&t, "vms_catalogue_no_such_file/none");

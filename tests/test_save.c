@@ -189,6 +189,37 @@ Test(save, roundtrip_empty_space) {
     vms_space_destroy(&sp);
 }
 
+/* vms_space_save_mem writes the bytes vms_space_save writes, or nothing when they don't fit. */
+Test(save, to_memory_as_to_a_file) {
+    init_space(&sp, 5);
+    populate(&sp, 0x3e3);
+    const char *path = tmp_new();
+    cr_assert(eq(int, vms_space_save(&sp, path), VMS_OK));
+    size_t nfile, need = 0, len = 0;
+    uint8_t *file = read_all(path, &nfile);
+    cr_assert(eq(int, vms_space_save_mem(&sp, NULL, 0, &need), VMS_ERR_SMALL));
+    cr_assert(eq(sz, need, nfile));
+    uint8_t *buf = (uint8_t *)malloc(need + 1);
+    memset(buf, 0xa5, need + 1);
+    cr_assert(eq(int, vms_space_save_mem(&sp, buf, need - 1, &len), VMS_ERR_SMALL));
+    cr_expect(eq(sz, len, need));
+    for (size_t i = 0; i < need + 1; i++)
+        if (buf[i] != 0xa5) cr_assert(false, "a save that did not fit wrote byte %zu", i);
+    cr_assert(eq(int, vms_space_save_mem(&sp, buf, need + 1, &len), VMS_OK));
+    cr_assert(eq(sz, len, need));
+    cr_expect(eq(int, memcmp(buf, file, need), 0), "memory and file images differ");
+    cr_expect(eq(u8, buf[need], 0xa5), "wrote past the image");
+    vms_space_t ld;
+    cr_assert(eq(int, vms_space_load_mem(&ld, buf, len), VMS_OK));
+    expect_same(&sp, &ld);
+    cr_expect(eq(int, vms_space_save_mem(&ld, NULL, 0, NULL), VMS_ERR_ARG));
+    cr_expect(eq(int, vms_space_save_mem(NULL, buf, need, &len), VMS_ERR_ARG));
+    vms_space_destroy(&ld);
+    vms_space_destroy(&sp);
+    free(buf);
+    free(file);
+}
+
 Test(save, header_as_documented) {
     init_space(&sp, 5);
     populate(&sp, 1);

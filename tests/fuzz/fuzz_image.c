@@ -13,11 +13,19 @@
  * followed by vms_space_check (VMSPACE_DEBUG) and point checks, a walk of the result, and
  * vms_space_destroy.
  *
+ * Every space loaded is, after those calls, saved with vms_space_save_mem,
+ * loaded again and saved again: the reload must succeed with the same mappings, and the two
+ * images must be equal byte for byte. An input that does not start with the file's magic is
+ * instead a script that builds a space through the API (4 or 5 levels, a physical width of
+ * 32..52 bits, up to 64 map / unmap / protect steps), whose saved image must then load and
+ * pass all of the above.
+ *
  * The image leaves no byte free for operands, so they come from a generator seeded with a
  * hash of the input (every input is still replayed exactly), and from words of the input.
  *
  * Build: clang -fsanitize=fuzzer,address,undefined [-DVMSPACE_DEBUG=1] -I<repo> this file.
  * tools/fuzz.sh builds it with and without VMSPACE_DEBUG and runs it. */
+#define _DEFAULT_SOURCE /* madvise under -std=c11 */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -41,7 +49,10 @@ static int fi_munmap(void *addr, size_t len);
 
 static void *fi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     void *p = mmap(addr, len, prot, flags, fd, off);
-    if (p != MAP_FAILED) fi_mapped += (long long)len;
+    if (p == MAP_FAILED) return p;
+    fi_mapped += (long long)len;
+    /* An arena touches a few frames: a transparent huge page would clear 2 MiB per input. */
+    (void)madvise(p, len, MADV_NOHUGEPAGE);
     return p;
 }
 static int fi_munmap(void *addr, size_t len) {
@@ -571,9 +582,127 @@ static void fi_mutate(vms_space_t *s) {
     if (n) fi_read_all(s, false);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* ------------------------------------------------------------------------------------------
+ * Saving: an image written by vms_space_save_mem loads, and saves again to the same bytes. */
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+/* Every mapping of a, and what vms_space_enumerate of b must then give. */
+static vms_mapping_t *fi_maps;
+static size_t fi_nmaps, fi_capmaps;
+static int fi_collect(void *user, const vms_mapping_t *m) {
+    (void)user;
+    if (fi_nmaps == fi_capmaps) {
+        fi_capmaps = fi_capmaps ? fi_capmaps * 2 : 1024;
+        fi_maps = (vms_mapping_t *)realloc(fi_maps, fi_capmaps * sizeof *fi_maps);
+        if (!fi_maps) abort();
+    }
+    fi_maps[fi_nmaps++] = *m;
+    return 0;
+}
+static int fi_same_mapping(void *user, const vms_mapping_t *m) {
+    size_t *i = (size_t *)user;
+    const vms_mapping_t *w = &fi_maps[*i];
+    FI_CHECK(*i < fi_nmaps, "the reloaded space has an extra mapping at %#llx",
+             (unsigned long long)m->va);
+    FI_CHECK(m->va == w->va && m->pa == w->pa && m->size == w->size && m->prop == w->prop,
+             "reloaded mapping %zu: va %#llx size %#llx, saved va %#llx size %#llx", *i,
+             (unsigned long long)m->va, (unsigned long long)m->size, (unsigned long long)w->va,
+             (unsigned long long)w->size);
+    ++*i;
+    return 0;
+}
+
+/* Save s to a new buffer (*len bytes), checking what a buffer too small gets. */
+static uint8_t *fi_save(const vms_space_t *s, size_t *len) {
+    size_t need = 0, got = 0;
+    uint8_t *b;
+    FI_EQ(vms_space_save_mem(s, NULL, 0, &need), VMS_ERR_SMALL, "save of unknown size");
+    FI_EQ(need, 64u + s->arena.bump, "image size");
+    b = (uint8_t *)malloc(need);
+    if (!b) abort();
+    FI_EQ(vms_space_save_mem(s, b, need, &got), VMS_OK, "save");
+    FI_EQ(got, need, "saved size");
+    *len = need;
+    return b;
+}
+
+/* s saved, loaded and saved again: the load succeeds, shows the same mappings, and the second
+ * image is the first byte for byte (the loader rebuilds exactly what the library keeps). */
+static void fi_roundtrip(const vms_space_t *s) {
+    size_t n1, n2, i = 0;
+    uint8_t *b1 = fi_save(s, &n1), *b2;
+    vms_space_t back;
+    fi_nmaps = 0;
+    vms_space_enumerate(s, fi_collect, NULL);
+    FI_EQ(vms_space_load_mem(&back, b1, n1), VMS_OK, "load of a saved space");
+    vms_space_enumerate(&back, fi_same_mapping, &i);
+    FI_EQ(i, fi_nmaps, "mappings after a reload");
+    FI_EQ(back.levels, s->levels, "levels after a reload");
+    FI_EQ(back.phys_limit, s->phys_limit, "physical width after a reload");
+    FI_SPACE_CHECK(&back, "after a reload");
+    b2 = fi_save(&back, &n2);
+    FI_EQ(n2, n1, "size of the second image");
+    if (memcmp(b1, b2, n1)) { /* one call, not a traced comparison per byte */
+        for (i = 0; b1[i] == b2[i]; i++) {}
+        fi_fail(__LINE__, "saving a reloaded space gave other bytes: at %zu, %#x, not %#x", i,
+                b2[i], b1[i]);
+    }
+    FI_EQ(vms_space_destroy(&back), VMS_OK, "destroy of the reloaded space");
+    free(b1);
+    free(b2);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Building: an input without the file's magic is a script that builds a space through the API
+ * (levels, physical width, then map / unmap / protect steps), whose image must load. */
+
+#define FI_BUILD_ARENA ((uint64_t)2 << 20)
+
+static uint8_t fi_take(const uint8_t **p, size_t *n) {
+    if (!*n) return 0;
+    --*n;
+    return *(*p)++;
+}
+
+static uint8_t *fi_build(const uint8_t *data, size_t size, size_t *len) {
+    static const uint64_t sizes[3] = {0x1000, 0x200000, 0x40000000};
+    vms_space_desc_t d;
+    vms_space_t s;
+    uint8_t *img;
+    uint8_t b = fi_take(&data, &size);
+    unsigned steps = 0;
+    memset(&d, 0, sizeof d);
+    d.levels = (b & 1) ? 5 : 4;
+    d.phys_bits = (b >> 1) % 22u ? 31u + (b >> 1) % 22u : 0u; /* 32..52, or the default */
+    d.arena.size = FI_BUILD_ARENA;
+    FI_EQ(vms_space_init(&s, &d), VMS_OK, "init of a built space");
+    while (size && steps++ < 64) {
+        uint8_t op = fi_take(&data, &size), where = fi_take(&data, &size);
+        uint8_t count = fi_take(&data, &size);
+        uint64_t page = sizes[(op >> 2) % 3u];
+        uint64_t va = fi_canon(&s, ((uint64_t)(where >> 4) << (9 + 12 * (where & 3))) * page);
+        uint64_t len = page * (1u + count % 8u);
+        uint64_t pa = ((uint64_t)fi_take(&data, &size) * page) & (s.phys_limit - 1u);
+        vms_prop_t prop = VMS_R | ((op & 0x10) ? VMS_W : 0) | ((op & 0x20) ? VMS_X : 0) |
+                          ((op & 0x40) ? VMS_USER : 0) | ((op & 0x80) ? VMS_GLOBAL : 0);
+        switch (op & 3) {
+        case 0:
+        case 1: (void)vms_space_map(&s, va, pa & ~(page - 1u), len, prop, page); break;
+        case 2: (void)vms_space_unmap(&s, va, len); break;
+        default: (void)vms_space_protect(&s, va, len, prop); break;
+        }
+    }
+    FI_SPACE_CHECK(&s, "after building");
+    fi_roundtrip(&s);
+    img = fi_save(&s, len);
+    FI_EQ(vms_space_destroy(&s), VMS_OK, "destroy of a built space");
+    return img;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * One input. */
+
+/* Load data as an image; `must_load`: it was saved by the library. */
+static void fi_run(const uint8_t *data, size_t size, bool must_load) {
     vms_space_t s;
     int rc;
     fi_data = data;
@@ -582,17 +711,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FI_CHECK(fi_mapped == 0, "arena memory mapped before a load");
     rc = vms_space_load_mem(&s, data, size);
     if (rc != VMS_OK) {
+        FI_CHECK(!must_load, "a saved image did not load: %s", vms_err_name(rc));
         FI_CHECK(rc == VMS_ERR_FORMAT || rc == VMS_ERR_NOMEM, "failed load returned %s",
                  vms_err_name(rc));
         FI_CHECK(fi_mapped == 0, "failed load left %lld bytes of arena mapped", fi_mapped);
-        return 0;
+        return;
     }
     FI_SPACE_CHECK(&s, "after the load");
     vms_swtlb_init(&fi_tlb, &s);
     fi_walk(&s, true);
     fi_read_all(&s, true);
     fi_mutate(&s);
+    fi_roundtrip(&s);
     FI_EQ(vms_space_destroy(&s), VMS_OK, "destroy");
     FI_CHECK(fi_mapped == 0, "destroy left %lld bytes of arena mapped", fi_mapped);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    uint8_t *img;
+    size_t n;
+    if (size >= 8 && !memcmp(data, VMS_SAVE_MAGIC, 8)) {
+        fi_run(data, size, false);
+        return 0;
+    }
+    img = fi_build(data, size, &n);
+    FI_CHECK(fi_mapped == 0, "a built space left %lld bytes of arena mapped", fi_mapped);
+    fi_run(img, n, true);
+    free(img);
     return 0;
 }

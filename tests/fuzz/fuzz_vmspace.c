@@ -1888,11 +1888,31 @@ static int fz_stop_fn(void *user, const vms_mapping_t *m) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Every code's name is its own (the harness's messages rely on them), and the messages
+ * differ. Once per process. */
+static void fz_check_error_names(void) {
+    int e, k;
+#define FZ_NAME(name, msg)                                                          \
+    FZ_CHECK(!strcmp(vms_err_name(VMS_ERR_##name), "VMS_ERR_" #name), "name of %s", \
+             "VMS_ERR_" #name);
+    VMS_ERROR_MAP(FZ_NAME)
+#undef FZ_NAME
+    FZ_CHECK(!strcmp(vms_err_name(VMS_OK), "VMS_OK"), "name of VMS_OK");
+    for (e = -1; e >= -VMS__ERR_COUNT; e--)
+        for (k = e - 1; k >= -VMS__ERR_COUNT; k--)
+            FZ_CHECK(strcmp(vms_strerror(e), vms_strerror(k)), "codes %d and %d share a message",
+                     e, k);
+    FZ_CHECK(!strcmp(vms_err_name(-VMS__ERR_COUNT - 1), "VMS_ERR_UNKNOWN"), "unknown code");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int trace = -1;
     bool full = false; /* the last step ran the full comparison */
     unsigned dumps = 0;
-    if (trace < 0) trace = getenv("FZ_TRACE") != NULL;
+    if (trace < 0) {
+        fz_check_error_names();
+        trace = getenv("FZ_TRACE") != NULL;
+    }
     fz_trace = trace;
     fz_in = data;
     fz_left = size;
