@@ -29,9 +29,9 @@
  *   >>copy      fallible copies through a space
  *   >>dump      printing, saving and loading a space
  *   >>debug     the invariant checker (VMSPACE_DEBUG)
- *   >>impl      the implementation, one >>impl-<part> marker per part: errors, arena,
- *               helpers, flush, reserve, cursor, map, unmap-protect, space, translate,
- *               activate, swtlb, copy, dump, save, debug
+ *   >>impl      the implementation, one >>impl-<part> marker per part: errors, pte,
+ *               arena, helpers, walk, flush, reserve, cursor, map, unmap-protect, space,
+ *               translate, activate, swtlb, copy, dump, save, debug
  *
  * COMPILE-TIME OPTIONS (define before including)
  *   VMSPACE_IMPLEMENTATION  emit the out-of-line definitions in this translation unit.
@@ -42,6 +42,8 @@
  *   VMSPACE_NO_STDLIB       no libc at all: no default arena memory (pass your own), no
  *                           file save/load, memset/memcpy become compiler builtins.
  *   VMS_ASSERT(c)           assertion used under VMSPACE_DEBUG (default: trap on failure).
+ *   VMSPACE_NODISCARD       1 or 0: warn when an error code is dropped (default: on for
+ *                           clang, C++17 and C23, where (void) silences it; off for gcc C).
  *
  * SHARED CONTRACT (applies to every function unless its comment says otherwise)
  *   - NULL: pointers to spaces, cursors and outputs must be non-NULL and spaces
@@ -121,6 +123,28 @@ extern "C" {
 
 /* Inline helpers that every translation unit sees; unused ones must not warn. */
 #define VMS_INLINE static inline VMS_MAYBE_UNUSED
+
+/* Functions whose result is an error code are VMS_NODISCARD: ignoring it warns wherever a
+ * (void) cast can still say "on purpose" (C++17, C23, clang). gcc's C attribute warns even
+ * through (void), so there it is opt-in. VMSPACE_NODISCARD 1 or 0 forces it on or off. */
+#ifndef VMSPACE_NODISCARD
+#if (defined(__cplusplus) && __cplusplus >= 201703L) ||                          \
+    (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L) || defined(__clang__)
+#define VMSPACE_NODISCARD 1
+#else
+#define VMSPACE_NODISCARD 0
+#endif
+#endif
+#if !VMSPACE_NODISCARD
+#define VMS_NODISCARD
+#elif (defined(__cplusplus) && __cplusplus >= 201703L) ||                        \
+    (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L)
+#define VMS_NODISCARD [[nodiscard]]
+#elif defined(__GNUC__) || defined(__clang__)
+#define VMS_NODISCARD __attribute__((warn_unused_result))
+#else
+#define VMS_NODISCARD
+#endif
 
 /* Most CPUs a space can be activated on (the active set is a bitmap of this many bits). */
 #ifndef VMSPACE_MAX_CPUS
@@ -345,6 +369,28 @@ VMS_INLINE bool vms_pte_is_leaf(uint64_t e, int level) {
     return level == 1 || (level <= 3 && (e & VMS_PTE_PS));
 }
 
+/* The CPU sees the entry (P). */
+VMS_INLINE bool vms_pte_present(uint64_t e) { return (e & VMS_PTE_P) != 0; }
+
+/* A used entry at level 2 or 3 with PS set maps a huge page (vms_pte_is_leaf adds the
+ * level test). */
+VMS_INLINE bool vms_pte_huge(uint64_t e) { return (e & VMS_PTE_PS) != 0; }
+
+/* Physical address of the table an intermediate entry points at. */
+VMS_INLINE uint64_t vms_pte_table_pa(uint64_t e) { return e & VMS_PTE_ADDR_MASK; }
+
+/* The intermediate entry for the table at pa: P|RW|US, the leaves below decide. */
+VMS_INLINE uint64_t vms_pte_table_entry(uint64_t pa) { return pa | VMS_PTE_TABLE; }
+
+/* The rights an entry grants at its level of the walk: writes (RW), user mode (US),
+ * fetches (XD clear); a right needs every level of the walk to grant it. */
+VMS_INLINE bool vms_pte_writable(uint64_t e) { return (e & VMS_PTE_RW) != 0; }
+VMS_INLINE bool vms_pte_user(uint64_t e) { return (e & VMS_PTE_US) != 0; }
+VMS_INLINE bool vms_pte_executable(uint64_t e) { return !(e & VMS_PTE_XD); }
+
+/* The entry is global (G): PCID switches and CR3 loads keep its translation. */
+VMS_INLINE bool vms_pte_global(uint64_t e) { return (e & VMS_PTE_G) != 0; }
+
 /* >>provider ---------------------------------------------------------------------------- */
 
 /* Per-table-page metadata, one 8-byte slot per frame, found by physical address through the
@@ -413,14 +459,15 @@ VMS_INLINE uint64_t vms_arena_meta_bytes(uint64_t size) {
  * caller's memory misaligned), VMS_ERR_SMALL (the caller's memory holds no frame beyond the
  * metadata), VMS_ERR_PHYS (range beyond 52 bits), VMS_ERR_NOMEM (reservation failed),
  * VMS_ERR_ARG. */
-VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc);
+VMS_NODISCARD VMS_API int vms_arena_init(vms_arena_t *a, const vms_arena_desc_t *desc);
 /* Release the arena's memory (if it reserved it). */
 VMS_API void vms_arena_destroy(vms_arena_t *a);
 /* A provider that allocates from the arena. */
 VMS_API vms_provider_t vms_arena_provider(vms_arena_t *a);
 /* Allocate `size` bytes of data frames aligned to `align` (both powers of two, multiples of
  * 4 KiB), zeroed; their physical address goes in *pa. Data frames are never freed. */
-VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align, uint64_t *pa);
+VMS_NODISCARD VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align,
+                                               uint64_t *pa);
 /* Host pointer to arena physical address pa, or NULL if pa is outside the arena. */
 VMS_API void *vms_arena_ptr(const vms_arena_t *a, uint64_t pa);
 
@@ -518,7 +565,7 @@ typedef struct vms_stats_s {
 /* Create an empty space (only a root table). desc may be NULL (all defaults).
  * @return VMS_OK, VMS_ERR_LEVELS, VMS_ERR_ARG (a provider without alloc/free hooks or
  *         direct map), VMS_ERR_FLAGS, VMS_ERR_NOMEM, or an arena error. */
-VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc);
+VMS_NODISCARD VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc);
 /* Free every table page (and the embedded arena). @return VMS_OK, or VMS_ERR_ACTIVE (and
  * nothing freed) while the space is active on any CPU. */
 VMS_API int vms_space_destroy(vms_space_t *s);
@@ -527,33 +574,34 @@ VMS_API int vms_space_destroy(vms_space_t *s);
  * @pre va, pa, len multiples of 4 KiB.
  * @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_ALIGN, VMS_ERR_ZEROLEN, VMS_ERR_OVERFLOW,
  *         VMS_ERR_PHYS, VMS_ERR_FLAGS, VMS_ERR_CACHE, VMS_ERR_EXIST, VMS_ERR_NOMEM. */
-VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
-                          vms_prop_t prop, uint32_t flags);
+VMS_NODISCARD VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
+                                        vms_prop_t prop, uint32_t flags);
 /* Unmap every mapping in [va, va + len), splitting huge pages covered in part and freeing
  * every table page that becomes empty. Unmapping nothing is not an error.
  * @return VMS_OK, the range errors of vms_space_map, VMS_ERR_NOMEM (a split failed). */
-VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len);
+VMS_NODISCARD VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len);
 /* Set the property of every mapping in [va, va + len) to prop (A and D are kept from the
  * old entry), splitting huge pages covered in part.
  * @return as vms_space_unmap, plus VMS_ERR_FLAGS and VMS_ERR_CACHE. */
-VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len, vms_prop_t prop);
+VMS_NODISCARD VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len,
+                                            vms_prop_t prop);
 /* The mapping that holds va. @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_NOENT. */
-VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
+VMS_NODISCARD VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
 /* Call fn for every mapping in VA order (lower half first); stop early if fn returns
  * non-zero and return that value. */
-VMS_API int vms_space_enumerate(const vms_space_t *s,
-                                int (*fn)(void *user, const vms_mapping_t *m), void *user);
+VMS_API int vms_space_enumerate(const vms_space_t *s, int (*fn)(void *user, const vms_mapping_t *m),
+                                void *user);
 VMS_API void vms_space_stats(const vms_space_t *s, vms_stats_t *out);
 /* Pointer to the table page at physical address pa (through the provider's direct map). */
 VMS_INLINE uint64_t *vms_space_table(const vms_space_t *s, uint64_t pa) {
     return (uint64_t *)(s->direct_map + (uintptr_t)pa);
 }
 /* Validate a range for this space: VMS_OK or the specific range error. */
-VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len);
+VMS_NODISCARD VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len);
 /* Validate every argument of vms_space_map (not whether the range is free): VMS_OK or the
  * error vms_space_map would return for them. */
-VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
-                                vms_prop_t prop, uint32_t flags);
+VMS_NODISCARD VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa,
+                                              uint64_t len, vms_prop_t prop, uint32_t flags);
 
 /* >>cursor ------------------------------------------------------------------------------ */
 
@@ -582,42 +630,43 @@ VMS_INLINE uint64_t vms_cursor_addr(const vms_cursor_t *c) {
 }
 
 /* Open a cursor over [va, va + len). @return VMS_OK or a range error. */
-VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len);
+VMS_NODISCARD VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va,
+                                          uint64_t len);
 /* Dispatch the gathered flush (if any) and release deferred table pages. */
 VMS_API void vms_cursor_close(vms_cursor_t *c);
 /* Dispatch the flush now without closing (grouping point for callers). */
 VMS_API void vms_cursor_flush(vms_cursor_t *c);
 /* Move to va. @return VMS_OK, VMS_ERR_ALIGN, VMS_ERR_RANGE. */
-VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va);
+VMS_NODISCARD VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va);
 /* The mapping that holds the current address. On VMS_ERR_NOENT, out->va and out->size give
  * the unmapped slot that holds it (the largest empty entry on the walk). Does not move.
  * @return VMS_OK, VMS_ERR_NOENT, VMS_ERR_RANGE (cursor at its end). */
-VMS_API int vms_cursor_query(vms_cursor_t *c, vms_mapping_t *out);
+VMS_NODISCARD VMS_API int vms_cursor_query(vms_cursor_t *c, vms_mapping_t *out);
 /* Move to the first mapped address in [va, va + len) (va itself if it lies inside a
  * mapping) and store it in *found. On VMS_ERR_NOENT the cursor is at min(va + len, end).
  * @return VMS_OK, VMS_ERR_NOENT, VMS_ERR_ZEROLEN, VMS_ERR_ALIGN, VMS_ERR_RANGE. */
-VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found);
+VMS_NODISCARD VMS_API int vms_cursor_find_next(vms_cursor_t *c, uint64_t len, uint64_t *found);
 /* Next mapping at or after the current address: fill *out, move past it. false at the end. */
 VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out);
 /* Map one page of `size` bytes at the current address to pa, then advance past it.
  * @return VMS_OK, VMS_ERR_PAGESIZE, VMS_ERR_ALIGN, VMS_ERR_RANGE, VMS_ERR_PHYS,
  *         VMS_ERR_FLAGS, VMS_ERR_CACHE, VMS_ERR_EXIST, VMS_ERR_NOMEM. */
-VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
-                           uint32_t flags);
+VMS_NODISCARD VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size,
+                                         vms_prop_t prop, uint32_t flags);
 /* Map [va, va + len) from the current address to [pa, pa + len) with the largest pages
  * allowed, then advance to va + len. Errors as vms_space_map, plus VMS_ERR_RANGE. */
-VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
-                                 uint32_t flags);
+VMS_NODISCARD VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len,
+                                               vms_prop_t prop, uint32_t flags);
 /* Unmap [va, va + len) from the current address; advance to va + len. *unmapped (may be
  * NULL) receives the bytes unmapped. */
-VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped);
+VMS_NODISCARD VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped);
 /* Protect the next mapped page in [va, va + len): split it if it sticks out of the range,
  * set its property, store its range in *done, and advance past it.
  * @return VMS_OK, VMS_ERR_NOENT (nothing mapped; cursor at va + len), errors as protect. */
-VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t prop,
-                                    vms_mapping_t *done);
+VMS_NODISCARD VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t prop,
+                                                  vms_mapping_t *done);
 /* Protect every mapping in [va, va + len) from the current address; advance to va + len. */
-VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop);
+VMS_NODISCARD VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop);
 
 /* >>translate --------------------------------------------------------------------------- */
 
@@ -631,28 +680,28 @@ VMS_INLINE bool vms_translate(const vms_space_t *s, uint64_t va, uint64_t *pa) {
     if (VMS_UNLIKELY(s->levels == 5)) {
         if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 7) >> 7) != va)) return false;
         e = t[(va >> 48) & 511u];
-        if (!(e & VMS_PTE_P)) return false;
-        t = (const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK));
+        if (!vms_pte_present(e)) return false;
+        t = (const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
     } else if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 16) >> 16) != va)) {
         return false;
     }
     e = t[(va >> 39) & 511u];
-    if (!(e & VMS_PTE_P)) return false;
-    e = ((const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK)))[(va >> 30) & 511u];
-    if (!(e & VMS_PTE_P)) return false;
-    if (VMS_UNLIKELY(e & VMS_PTE_PS)) {
-        *pa = (e & VMS_PTE_ADDR_MASK & ~(VMS_PAGE_1G - 1u)) | (va & (VMS_PAGE_1G - 1u));
+    if (!vms_pte_present(e)) return false;
+    e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 30) & 511u];
+    if (!vms_pte_present(e)) return false;
+    if (VMS_UNLIKELY(vms_pte_huge(e))) {
+        *pa = vms_pte_leaf_pa(e, 3) | (va & (VMS_PAGE_1G - 1u));
         return true;
     }
-    e = ((const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK)))[(va >> 21) & 511u];
-    if (!(e & VMS_PTE_P)) return false;
-    if (e & VMS_PTE_PS) {
-        *pa = (e & VMS_PTE_ADDR_MASK & ~(VMS_PAGE_2M - 1u)) | (va & (VMS_PAGE_2M - 1u));
+    e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 21) & 511u];
+    if (!vms_pte_present(e)) return false;
+    if (vms_pte_huge(e)) {
+        *pa = vms_pte_leaf_pa(e, 2) | (va & (VMS_PAGE_2M - 1u));
         return true;
     }
-    e = ((const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK)))[(va >> 12) & 511u];
-    if (!(e & VMS_PTE_P)) return false;
-    *pa = (e & VMS_PTE_ADDR_MASK) | (va & (VMS_PAGE_4K - 1u));
+    e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 12) & 511u];
+    if (!vms_pte_present(e)) return false;
+    *pa = vms_pte_leaf_pa(e, 1) | (va & (VMS_PAGE_4K - 1u));
     return true;
 }
 
@@ -715,15 +764,15 @@ VMS_API void vms_machine_init(vms_machine_t *m);
 VMS_API vms_space_t *vms_machine_current(const vms_machine_t *m, int cpu);
 /* Bind a space made without a machine (a loaded one, say) to m; its generation moves past
  * m's clock. @return VMS_OK, VMS_ERR_ARG (s already has a machine). */
-VMS_API int vms_space_attach(vms_space_t *s, vms_machine_t *m);
+VMS_NODISCARD VMS_API int vms_space_attach(vms_space_t *s, vms_machine_t *m);
 /* Make s the current space on CPU `cpu` (0 <= cpu < VMSPACE_MAX_CPUS) of its machine: the
  * space that was current there is deactivated on that CPU, and load_cr3 is called with the
  * root (and, with PCIDs, the PCID and the no-flush bit 63 when the CPU's PCID for this space
  * is still valid). @return VMS_OK, VMS_ERR_CPU, VMS_ERR_ARG (s has no machine). */
-VMS_API int vms_space_activate(vms_space_t *s, int cpu);
+VMS_NODISCARD VMS_API int vms_space_activate(vms_space_t *s, int cpu);
 /* Forget s on CPU `cpu` (e.g. the CPU switched to a space the library does not manage).
  * @return VMS_OK, VMS_ERR_CPU, VMS_ERR_ARG (s has no machine). */
-VMS_API int vms_space_deactivate(vms_space_t *s, int cpu);
+VMS_NODISCARD VMS_API int vms_space_deactivate(vms_space_t *s, int cpu);
 
 /* >>swtlb ------------------------------------------------------------------------------- */
 
@@ -796,19 +845,20 @@ typedef struct vms_copy_result_s {
 } vms_copy_result_t;
 /* Copy len bytes from the space's va to dst with the rules of a user read (present, user).
  * Stops at the first page that faults. @return VMS_OK or VMS_ERR_FAULT (see *r). */
-VMS_API int vms_copy_from(const vms_space_t *s, void *dst, uint64_t va, uint64_t len,
-                          vms_copy_result_t *r);
+VMS_NODISCARD VMS_API int vms_copy_from(const vms_space_t *s, void *dst, uint64_t va, uint64_t len,
+                                        vms_copy_result_t *r);
 /* Copy len bytes from src to the space's va with the rules of a user write (present, user,
  * writable). Stops at the first page that faults. */
-VMS_API int vms_copy_to(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
-                        vms_copy_result_t *r);
+VMS_NODISCARD VMS_API int vms_copy_to(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
+                                      vms_copy_result_t *r);
 /* Fill len bytes at va with byte b, as a user write. */
-VMS_API int vms_fill(vms_space_t *s, uint64_t va, int b, uint64_t len, vms_copy_result_t *r);
+VMS_NODISCARD VMS_API int vms_fill(vms_space_t *s, uint64_t va, int b, uint64_t len,
+                                   vms_copy_result_t *r);
 /* All-or-nothing read / write of a small value (len <= 64): nothing is copied on a fault. */
-VMS_API int vms_read_val(const vms_space_t *s, uint64_t va, void *dst, uint64_t len,
-                         vms_copy_result_t *r);
-VMS_API int vms_write_val(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
-                          vms_copy_result_t *r);
+VMS_NODISCARD VMS_API int vms_read_val(const vms_space_t *s, uint64_t va, void *dst, uint64_t len,
+                                       vms_copy_result_t *r);
+VMS_NODISCARD VMS_API int vms_write_val(vms_space_t *s, uint64_t va, const void *src, uint64_t len,
+                                        vms_copy_result_t *r);
 
 /* >>dump -------------------------------------------------------------------------------- */
 
@@ -838,16 +888,17 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
 #ifndef VMSPACE_NO_STDLIB
 /* Save a space that uses the embedded arena. @return VMS_OK, VMS_ERR_ARG (not an arena
  * space), VMS_ERR_IO. */
-VMS_API int vms_space_save(const vms_space_t *s, const char *path);
+VMS_NODISCARD VMS_API int vms_space_save(const vms_space_t *s, const char *path);
 /* The same into memory: *len is set to the image's size (header included) and, if it fits
  * in cap bytes at buf, the image is written there. @return VMS_OK, VMS_ERR_ARG (not an arena
  * space, or a NULL s or len), VMS_ERR_SMALL (cap < *len: nothing written; buf may be NULL). */
-VMS_API int vms_space_save_mem(const vms_space_t *s, void *buf, size_t cap, size_t *len);
+VMS_NODISCARD VMS_API int vms_space_save_mem(const vms_space_t *s, void *buf, size_t cap,
+                                             size_t *len);
 /* Load a saved space into s (a new arena). @return VMS_OK, VMS_ERR_ARG, VMS_ERR_IO,
  * VMS_ERR_FORMAT, VMS_ERR_NOMEM. */
-VMS_API int vms_space_load(vms_space_t *s, const char *path);
+VMS_NODISCARD VMS_API int vms_space_load(vms_space_t *s, const char *path);
 /* The same from the bytes of a saved file in memory (len bytes at data, header included). */
-VMS_API int vms_space_load_mem(vms_space_t *s, const void *data, size_t len);
+VMS_NODISCARD VMS_API int vms_space_load_mem(vms_space_t *s, const void *data, size_t len);
 #endif
 
 /* >>debug ------------------------------------------------------------------------------- */
@@ -933,6 +984,45 @@ VMS_API const char *vms_strerror(int err) {
     if (err == VMS_OK) return "success";
     if (err < 0 && -err <= VMS__ERR_COUNT) return vms__err_msgs[-err - 1];
     return "unknown error";
+}
+
+/* >>impl-pte: the entry format's rules for the implementation. Together with >>pte, the only
+ * code that knows entry bits. */
+
+/* What a plan's stand-in table reads as: a leaf at any level (P|PS). */
+#define VMS__LEAF_ENTRY (VMS_PTE_P | VMS_PTE_PS)
+
+/* The A and D bits of e, which a rewrite of the entry keeps. */
+VMS__PRIVATE uint64_t vms__pte_ad(uint64_t e) { return e & (VMS_PTE_A | VMS_PTE_D); }
+
+/* Changes a CPU must be told of: a lost right (P, RW, US), a gained XD, or any change of the
+ * cache bits or of G. Adding rights needs no flush (the CPU refetches on the fault). */
+VMS__PRIVATE bool vms__pte_weakens(uint64_t old, uint64_t neu, int level) {
+    uint64_t pat = level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE;
+    if (old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) return true;
+    if (neu & ~old & VMS_PTE_XD) return true;
+    return ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat)) != 0;
+}
+
+/* The clause an entry at level l breaks, or NULL: the rules of every entry the library
+ * writes, shared by the debug check and the loader. Unused entries are zero; used ones have
+ * P or the no-access mark, not both; huge leaves sit only at levels 2 and 3, aligned; no
+ * address bit at or above the physical-address width; leaves keep bits 54..62 clear (the
+ * library never sets them); tables are exactly P|RW|US (the CPU may add A). */
+VMS__PRIVATE const char *vms__entry_fault(const vms_space_t *s, uint64_t e, int l) {
+    if (!vms_pte_is_used(e)) return e ? "unused_entry_zero" : NULL;
+    if (l >= 4 && (e & VMS_PTE_PS)) return "no_huge_above_1g";
+    if (e & VMS_PTE_ADDR_MASK & ~(s->phys_limit - 1u)) return "phys_width";
+    if (vms_pte_is_leaf(e, l)) {
+        uint64_t low = (e & VMS_PTE_ADDR_MASK) & (VMS__SIZE(l) - 1u);
+        if (l >= 2) low &= ~VMS_PTE_PAT_HUGE;
+        if (low) return "leaf_aligned";
+        if (e & ((uint64_t)0x1ff << 54)) return "reserved_bits_clear";
+        if ((e & VMS_PTE_P) && (e & VMS_PTE_NOACCESS)) return "noaccess_only_when_not_present";
+        return NULL;
+    }
+    if ((e & ~VMS_PTE_ADDR_MASK & ~VMS_PTE_A) != VMS_PTE_TABLE) return "table_entry_bits";
+    return NULL;
 }
 
 /* >>impl-arena */
@@ -1030,9 +1120,11 @@ VMS__PRIVATE void vms__arena_free(void *user, uint64_t pa) {
     vms_arena_t *a = (vms_arena_t *)user;
     VMS_ASSERT(pa >= a->phys_base && pa - a->phys_base < a->bump && !(pa & (VMS_PAGE_4K - 1)));
     VMS_MEMCPY(a->base + (pa - a->phys_base), &a->free_head, 8);
-    /* Its metadata slot reads as "not a table" again, as a loaded image's free frames do. */
-    VMS_MEMSET(a->base + ((pa - a->phys_base) >> 12) * sizeof(vms_table_meta_t), 0,
-               sizeof(vms_table_meta_t));
+    /* Its metadata slot reads as "not a table" again, as a loaded image's free frames do
+     * (the test keeps a frame the assertion refused from writing far outside). */
+    if (VMS_LIKELY(pa - a->phys_base < a->bump))
+        VMS_MEMSET(a->base + ((pa - a->phys_base) >> 12) * sizeof(vms_table_meta_t), 0,
+                   sizeof(vms_table_meta_t));
     a->free_head = pa;
     a->frames_in_use--;
 }
@@ -1101,11 +1193,10 @@ VMS__PRIVATE vms_table_meta_t *vms__meta(const vms_space_t *s, const uint64_t *t
                                 (uintptr_t)(vms__pa_of(s, t) >> 12) * sizeof(vms_table_meta_t));
 }
 
-/* Stand-ins that dry runs walk through where the real pass would create a table: an empty
+/* Stand-ins that plans walk through where the apply step would create a table: an empty
  * one, and one that reads as the leaves a split produces (P|PS: a leaf at any level). */
 static const uint64_t vms__zero_table[512] = {0};
 #define VMS__VIRTUAL ((uint64_t *)(uintptr_t)vms__zero_table)
-#define VMS__LEAF_ENTRY (VMS_PTE_P | VMS_PTE_PS)
 #define VMS__LEAF_ROW8                                                                      \
     VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY,   \
         VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY
@@ -1135,26 +1226,6 @@ VMS__PRIVATE int vms__check_pa(const vms_space_t *s, uint64_t pa, uint64_t len) 
     return VMS_OK;
 }
 
-/* The clause an entry at level l breaks, or NULL: the rules of every entry the library
- * writes, shared by the debug check and the loader. Unused entries are zero; used ones have
- * P or the no-access mark, not both; huge leaves sit only at levels 2 and 3, aligned; no
- * address bit at or above the physical-address width; leaves keep bits 54..62 clear (the
- * library never sets them); tables are exactly P|RW|US (the CPU may add A). */
-VMS__PRIVATE const char *vms__entry_fault(const vms_space_t *s, uint64_t e, int l) {
-    if (!vms_pte_is_used(e)) return e ? "unused_entry_zero" : NULL;
-    if (l >= 4 && (e & VMS_PTE_PS)) return "no_huge_above_1g";
-    if (e & VMS_PTE_ADDR_MASK & ~(s->phys_limit - 1u)) return "phys_width";
-    if (vms_pte_is_leaf(e, l)) {
-        uint64_t low = (e & VMS_PTE_ADDR_MASK) & (VMS__SIZE(l) - 1u);
-        if (l >= 2) low &= ~VMS_PTE_PAT_HUGE;
-        if (low) return "leaf_aligned";
-        if (e & ((uint64_t)0x1ff << 54)) return "reserved_bits_clear";
-        if ((e & VMS_PTE_P) && (e & VMS_PTE_NOACCESS)) return "noaccess_only_when_not_present";
-        return NULL;
-    }
-    if ((e & ~VMS_PTE_ADDR_MASK & ~VMS_PTE_A) != VMS_PTE_TABLE) return "table_entry_bits";
-    return NULL;
-}
 
 #ifdef VMSPACE_DEBUG
 VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi);
@@ -1174,6 +1245,74 @@ VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int 
 #define VMS__CHECK_SPAN(s, lo, hi) ((void)0)
 #define VMS__CHECK_TABLE(s, t, l) ((void)0)
 #endif
+
+/* >>impl-walk */
+
+/* The one whole-tree walker: every walk over tables (drop a subtree, adopt a loaded image,
+ * check) is a visitor of it. Depth first, in address order, it visits the table `table` at
+ * level `top`, which spans from linear address `base`, the entries of it in [lo, hi), and
+ * the same below every used table entry among them. The visitor sees three events:
+ *   VMS__WALK_ENTER  table w->tb[w->level] is reached, before any of it is read;
+ *   VMS__WALK_ENTRY  its entry e at index w->ix[w->level]; a table entry is descended into
+ *                    after the call unless the call returns VMS__WALK_SKIP;
+ *   VMS__WALK_LEAVE  every entry of the table in range was visited (the table may be freed).
+ * Any other non-zero return stops the walk, which returns it. Inlined into each caller, so
+ * the visitor's calls are direct. */
+typedef struct vms__walk_s {
+    uint64_t *tb[VMS_MAX_LEVELS + 1];
+    uint64_t base[VMS_MAX_LEVELS + 1]; /* linear address where tb[l] starts */
+    unsigned ix[VMS_MAX_LEVELS + 1], last[VMS_MAX_LEVELS + 1];
+    int level, top;
+} vms__walk_t;
+
+enum { VMS__WALK_ENTER, VMS__WALK_ENTRY, VMS__WALK_LEAVE };
+#define VMS__WALK_SKIP 1
+
+typedef int (*vms__visit_fn)(void *user, vms__walk_t *w, int event, uint64_t e);
+
+static VMS_ALWAYS_INLINE int vms__walk(const vms_space_t *s, uint64_t *table, int top,
+                                       uint64_t base, uint64_t lo, uint64_t hi,
+                                       vms__visit_fn visit, void *user) {
+    vms__walk_t w;
+    int l = top, rc;
+    bool enter = true;
+    w.top = top;
+    w.tb[l] = table;
+    w.base[l] = base;
+    for (;;) {
+        w.level = l;
+        if (enter) {
+            uint64_t span = VMS__SIZE(l + 1), b = w.base[l];
+            rc = visit(user, &w, VMS__WALK_ENTER, 0);
+            if (rc) return rc;
+            w.ix[l] = lo > b ? vms_addr_index(lo, l) : 0;
+            w.last[l] = hi - b < span ? vms_addr_index(hi - 1u, l) : 511;
+            enter = false;
+        }
+        if (w.ix[l] > w.last[l]) {
+            rc = visit(user, &w, VMS__WALK_LEAVE, 0);
+            if (rc) return rc;
+            if (l == top) return 0;
+            l++;
+            w.ix[l]++;
+            continue;
+        }
+        {
+            uint64_t e = w.tb[l][w.ix[l]];
+            rc = visit(user, &w, VMS__WALK_ENTRY, e);
+            if (rc == VMS__WALK_SKIP) rc = 0;
+            else if (!rc && vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
+                w.tb[l - 1] = vms__tbl(s, vms_pte_table_pa(e));
+                w.base[l - 1] = w.base[l] + (uint64_t)w.ix[l] * VMS__SIZE(l);
+                l--;
+                enter = true;
+                continue;
+            }
+            if (rc) return rc;
+        }
+        w.ix[l]++;
+    }
+}
 
 /* >>impl-flush */
 
@@ -1282,7 +1421,7 @@ VMS__PRIVATE uint64_t *vms__new_table(vms_space_t *s, vms__reserve_t *r, int lev
     uint64_t pa;
     uint64_t *t;
     vms_table_meta_t *m;
-    VMS_ASSERT(*head != 0); /* the dry run counted exactly what this pass takes */
+    VMS_ASSERT(*head != 0); /* the plan counted exactly what the apply step takes */
     pa = *head;
     t = vms__tbl(s, pa);
     VMS_MEMCPY(head, t, 8);
@@ -1352,7 +1491,7 @@ VMS__PRIVATE uint64_t vms__descend(vms_cursor_t *c, int target) {
         int l = c->level;
         uint64_t e = c->path[l][vms_addr_index(c->va, l)];
         if (l <= target || !vms_pte_is_used(e) || vms_pte_is_leaf(e, l)) return e;
-        c->path[l - 1] = vms__tbl(c->space, e & VMS_PTE_ADDR_MASK);
+        c->path[l - 1] = vms__tbl(c->space, vms_pte_table_pa(e));
         c->level = l - 1;
     }
 }
@@ -1459,54 +1598,46 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
     uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
     vms__store_run(child, ce | base, sz, 512);
     vms__meta(s, child)->children = 512;
-    t[i] = vms__pa_of(s, child) | VMS_PTE_TABLE;
+    t[i] = vms_pte_table_entry(vms__pa_of(s, child));
     s->mapped_bytes[l - 1] -= VMS__SIZE(l);
     s->mapped_bytes[l - 2] += VMS__SIZE(l);
     /* The CPU may hold the huge translation; Intel asks for an invalidation on a split. One
      * invlpg anywhere in a large page drops its whole entry, so one page is recorded. */
-    vms__flush_record(c, c->va & ~(VMS__SIZE(l) - 1u), VMS_PAGE_4K, (e & VMS_PTE_G) != 0);
+    vms__flush_record(c, c->va & ~(VMS__SIZE(l) - 1u), VMS_PAGE_4K, vms_pte_global(e));
 }
 
-/* Remove the subtree under table t at level l (its leaves and tables) after a replace. */
-VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cursor_t *defer) {
-    uint64_t *tb[VMS_MAX_LEVELS + 1];
-    unsigned ix[VMS_MAX_LEVELS + 1];
-    int l = top;
-    tb[l] = t;
-    ix[l] = 0;
-    for (;;) {
-        if (ix[l] == 512) {
-            if (defer) vms__defer_free(defer, tb[l]);
-            else {
-                s->table_pages--;
-                s->tables_freed++;
-                s->prov.free_frame(s->prov.user, vms__pa_of(s, tb[l]));
-            }
-            if (l == top) return;
-            l++;
-            ix[l]++;
-            continue;
+/* Remove the subtree under table t at level l (its leaves and tables) after a replace, or
+ * the whole tree on destroy: each leaf leaves the counters, each table is freed once its
+ * entries are done (deferred to the cursor's flush when `defer` is given). */
+typedef struct vms__drop_s {
+    vms_space_t *s;
+    vms_cursor_t *defer;
+} vms__drop_t;
+
+VMS__PRIVATE int vms__drop_visit(void *user, vms__walk_t *w, int event, uint64_t e) {
+    vms__drop_t *d = (vms__drop_t *)user;
+    vms_space_t *s = d->s;
+    int l = w->level;
+    if (event == VMS__WALK_ENTRY) {
+        if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l)) s->mapped_bytes[l - 1] -= VMS__SIZE(l);
+    } else if (event == VMS__WALK_LEAVE) {
+        if (d->defer) vms__defer_free(d->defer, w->tb[l]);
+        else {
+            s->table_pages--;
+            s->tables_freed++;
+            s->prov.free_frame(s->prov.user, vms__pa_of(s, w->tb[l]));
         }
-        {
-            uint64_t e = tb[l][ix[l]];
-            if (vms_pte_is_used(e)) {
-                if (vms_pte_is_leaf(e, l)) {
-                    s->mapped_bytes[l - 1] -= VMS__SIZE(l);
-                } else {
-                    tb[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
-                    ix[l - 1] = 0;
-                    l--;
-                    continue;
-                }
-            }
-        }
-        ix[l]++;
     }
+    return 0;
 }
 
-/* One pass of a range map from c->va to end. With r == NULL it is a dry run: it changes
- * nothing, reports VMS_ERR_EXIST, and counts in need[0] the zeroed and in need[1] the
- * overwritten table frames the real pass will take. */
+VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cursor_t *defer) {
+    vms__drop_t d;
+    d.s = s;
+    d.defer = defer;
+    (void)vms__walk(s, t, top, 0, 0, UINT64_MAX, vms__drop_visit, &d);
+}
+
 /* The largest leaf level, at most maxlvl, that va and pa are aligned to and that fits in
  * len bytes. */
 VMS__PRIVATE int vms__fit_level(uint64_t va, uint64_t pa, uint64_t len, int maxlvl) {
@@ -1515,39 +1646,103 @@ VMS__PRIVATE int vms__fit_level(uint64_t va, uint64_t pa, uint64_t len, int maxl
     return L;
 }
 
-VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_prop_t prop,
-                               int maxlvl, bool replace, vms__reserve_t *r, uint64_t need[2]) {
-    vms_space_t *s = c->space;
-    while (c->va < end) {
-        uint64_t va = c->va, sz, n, left, k, e0;
+/* Slots from index i of a level-L table that a run from va to end covers. */
+VMS__PRIVATE uint64_t vms__run_slots(uint64_t va, uint64_t end, int L, unsigned i) {
+    uint64_t n = 512u - i, left = (end - va) >> VMS__SHIFT(L);
+    return left < n ? left : n;
+}
+
+/* A map, planned: what mapping [va, end) to pa will do, found without changing anything.
+ * It is a value (a locking cursor can hold it between planning and applying): the request,
+ * and the table frames the apply step takes, zeroed ones and ones it overwrites whole. */
+typedef struct vms__map_plan_s {
+    uint64_t va, end, pa;
+    vms_prop_t prop;
+    int maxlvl;
+    bool replace;
+    uint64_t need[2];
+} vms__map_plan_t;
+
+/* A table the run from va will fill completely need not be zeroed first. Not with replace:
+ * its loop reads every old slot, so the frame must hold no stale entries. */
+VMS__PRIVATE bool vms__fills_table(const vms__map_plan_t *p, uint64_t va, int L) {
+    return !p->replace && !(va & (VMS__SIZE(L + 1) - 1u)) && p->end - va >= VMS__SIZE(L + 1);
+}
+
+/* Plan a map of the cursor's range [c->va, c->va + len). It walks a copy of the cursor's path
+ * (stand-in tables where the apply step would create or split one) and reports VMS_ERR_EXIST
+ * where a slot is taken and replace is off. The cursor is untouched. */
+VMS__PRIVATE int vms__map_plan(const vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
+                               int maxlvl, bool replace, vms__map_plan_t *p) {
+    vms_cursor_t w; /* only its walk: space, va, level, path */
+    int l;
+    p->va = c->va;
+    p->end = c->va + len;
+    p->pa = pa;
+    p->prop = prop;
+    p->maxlvl = maxlvl;
+    p->replace = replace;
+    p->need[0] = p->need[1] = 0;
+    w.space = c->space;
+    w.va = c->va;
+    w.level = c->level;
+    for (l = c->level; l <= c->space->levels; l++) w.path[l] = c->path[l];
+    while (w.va < p->end) {
+        uint64_t va = w.va, n, k;
         uint64_t *t;
         unsigned i;
-        int L = vms__fit_level(va, pa, end - va, maxlvl);
+        int L = vms__fit_level(va, pa, p->end - va, maxlvl);
+        while (w.level > L) {
+            uint64_t e;
+            l = w.level;
+            e = w.path[l][vms_addr_index(va, l)];
+            if (vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
+                w.path[l - 1] = vms__tbl(w.space, vms_pte_table_pa(e));
+            } else if (vms_pte_is_used(e)) {
+                if (!replace) return VMS_ERR_EXIST;
+                p->need[1]++; /* a split: every slot of the new table is written */
+                w.path[l - 1] = VMS__VIRTUAL_SPLIT;
+            } else {
+                p->need[l - 1 == L && vms__fills_table(p, va, L) ? 1 : 0]++;
+                w.path[l - 1] = VMS__VIRTUAL;
+            }
+            w.level = l - 1;
+        }
+        t = w.path[L];
+        i = vms_addr_index(va, L);
+        n = vms__run_slots(va, p->end, L, i);
+        if (t != VMS__VIRTUAL && t != VMS__VIRTUAL_SPLIT && !replace)
+            for (k = 0; k < n; k++)
+                if (vms_pte_is_used(t[i + k])) return VMS_ERR_EXIST;
+        pa += n * VMS__SIZE(L);
+        vms__move(&w, va + n * VMS__SIZE(L));
+    }
+    return VMS_OK;
+}
+
+/* Apply a plan from the cursor's position (p->va), taking the frames it counted from r. */
+VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms__reserve_t *r) {
+    vms_space_t *s = c->space;
+    uint64_t pa = p->pa;
+    while (c->va < p->end) {
+        uint64_t va = c->va, sz, n, k, e0;
+        uint64_t *t;
+        unsigned i;
+        int L = vms__fit_level(va, pa, p->end - va, p->maxlvl);
         while (c->level > L) {
             int l = c->level;
             uint64_t *pt = c->path[l];
             unsigned pi = vms_addr_index(va, l);
             uint64_t e = pt[pi];
-            bool used = vms_pte_is_used(e), full;
-            if (used && !vms_pte_is_leaf(e, l)) {
-                c->path[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
-                c->level = l - 1;
-                continue;
-            }
-            if (used && !replace) return VMS_ERR_EXIST;
-            /* A table the run will fill completely need not be zeroed first. Not with replace:
-             * its loop reads every old slot, so the frame must hold no stale entries. */
-            full = used || (!replace && l - 1 == L && !(va & (VMS__SIZE(L + 1) - 1u)) &&
-                            end - va >= VMS__SIZE(L + 1));
-            if (!r) {
-                need[full ? 1 : 0]++;
-                c->path[l - 1] = used ? VMS__VIRTUAL_SPLIT : VMS__VIRTUAL;
-            } else if (used) {
+            if (vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
+                c->path[l - 1] = vms__tbl(s, vms_pte_table_pa(e));
+            } else if (vms_pte_is_used(e)) {
                 vms__split(c, r, l, pt, pi);
-                c->path[l - 1] = vms__tbl(s, pt[pi] & VMS_PTE_ADDR_MASK);
+                c->path[l - 1] = vms__tbl(s, vms_pte_table_pa(pt[pi]));
             } else {
+                bool full = l - 1 == L && vms__fills_table(p, va, L);
                 uint64_t *child = vms__new_table(s, r, l - 1, !full);
-                pt[pi] = vms__pa_of(s, child) | VMS_PTE_TABLE;
+                pt[pi] = vms_pte_table_entry(vms__pa_of(s, child));
                 vms__meta(s, pt)->children++;
                 c->path[l - 1] = child;
             }
@@ -1556,71 +1751,59 @@ VMS__PRIVATE int vms__map_pass(vms_cursor_t *c, uint64_t pa, uint64_t end, vms_p
         t = c->path[L];
         i = vms_addr_index(va, L);
         sz = VMS__SIZE(L);
-        n = 512u - i;
-        left = (end - va) >> VMS__SHIFT(L);
-        if (left < n) n = left;
-        if (!r) {
-            if (t != VMS__VIRTUAL && t != VMS__VIRTUAL_SPLIT && !replace)
-                for (k = 0; k < n; k++)
-                    if (vms_pte_is_used(t[i + k])) return VMS_ERR_EXIST;
+        n = vms__run_slots(va, p->end, L, i);
+        e0 = vms_pte_encode(0, p->prop, L);
+        if (!p->replace) {
+            /* The plan proved every slot empty: this loop is the whole cost. */
+            vms__store_run(t + i, e0 | pa, sz, n);
+            vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + n);
         } else {
-            e0 = vms_pte_encode(0, prop, L);
-            if (!replace) {
-                /* The dry run proved every slot empty: this loop is the whole cost. */
-                vms__store_run(t + i, e0 | pa, sz, n);
-                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + n);
-            } else {
-                unsigned added = 0;
-                for (k = 0; k < n; k++) {
-                    uint64_t old = t[i + k];
-                    if (!vms_pte_is_used(old)) {
-                        added++;
-                    } else if (vms_pte_is_leaf(old, L)) {
-                        s->generation++;
-                        s->mapped_bytes[L - 1] -= sz;
-                        vms__flush_record(c, va + k * sz, sz, (old & VMS_PTE_G) != 0);
-                    } else {
-                        s->generation++;
-                        vms__flush_record(c, va + k * sz, sz, true);
-                        vms__drop_subtree(s, vms__tbl(s, old & VMS_PTE_ADDR_MASK), L - 1, c);
-                    }
-                    t[i + k] = e0 | (pa + k * sz);
+            unsigned added = 0;
+            for (k = 0; k < n; k++) {
+                uint64_t old = t[i + k];
+                if (!vms_pte_is_used(old)) {
+                    added++;
+                } else if (vms_pte_is_leaf(old, L)) {
+                    s->generation++;
+                    s->mapped_bytes[L - 1] -= sz;
+                    vms__flush_record(c, va + k * sz, sz, vms_pte_global(old));
+                } else {
+                    s->generation++;
+                    vms__flush_record(c, va + k * sz, sz, true);
+                    vms__drop_subtree(s, vms__tbl(s, vms_pte_table_pa(old)), L - 1, c);
                 }
-                vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + added);
+                t[i + k] = e0 | (pa + k * sz);
             }
-            s->mapped_bytes[L - 1] += n * sz;
+            vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + added);
         }
+        s->mapped_bytes[L - 1] += n * sz;
         pa += n * sz;
         vms__move(c, va + n * sz);
     }
-    return VMS_OK;
 }
 
 VMS__PRIVATE int vms__max_level(uint32_t flags) {
     return (flags & VMS_MAP_MAX_4K) ? 1 : (flags & VMS_MAP_MAX_2M) ? 2 : 3;
 }
 
-/* Map [c->va, c->va + len): a dry run, then reserve, then apply. The dry run moves the cursor
- * and marks its path with virtual tables but touches nothing else: only the walk is saved
- * and restored, not the whole cursor. */
+/* Map [c->va, c->va + len): plan, reserve what the plan needs (nothing, often), apply. */
 VMS__PRIVATE int vms__map(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop, int maxlvl,
                           bool replace) {
-    uint64_t need[2] = {0, 0}, va = c->va;
-    uint64_t *path[VMS_MAX_LEVELS + 1];
+    vms__map_plan_t p;
     vms__reserve_t r;
-    int level = c->level, err, l;
-    for (l = level; l <= c->space->levels; l++) path[l] = c->path[l];
-    err = vms__map_pass(c, pa, va + len, prop, maxlvl, replace, NULL, need);
-    c->va = va;
-    c->level = level;
-    for (l = level; l <= c->space->levels; l++) c->path[l] = path[l];
+    int err = vms__map_plan(c, pa, len, prop, maxlvl, replace, &p);
     if (err) return err;
-    err = vms__reserve(c->space, &r, need[0], need[1]);
+    if (!p.need[0] && !p.need[1]) {
+        r.zero_head = r.raw_head = 0;
+        vms__map_apply(c, &p, &r);
+        return VMS_OK;
+    }
+    err = vms__reserve(c->space, &r, p.need[0], p.need[1]);
     if (err) return err;
-    err = vms__map_pass(c, pa, c->va + len, prop, maxlvl, replace, &r, NULL);
-    VMS_ASSERT(err == VMS_OK && !r.zero_head && !r.raw_head);
+    vms__map_apply(c, &p, &r);
+    VMS_ASSERT(!r.zero_head && !r.raw_head); /* the plan counted exactly what it took */
     vms__reserve_release(c->space, &r);
-    return err;
+    return VMS_OK;
 }
 
 VMS__PRIVATE int vms__check_map_args(const vms_space_t *s, uint64_t pa, uint64_t len,
@@ -1703,7 +1886,7 @@ VMS__PRIVATE int vms__huge_around(const vms_space_t *s, uint64_t lin, uint64_t *
             *base = lin & ~(VMS__SIZE(l) - 1u);
             return l;
         }
-        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        t = vms__tbl(s, vms_pte_table_pa(e));
         l--;
     }
 }
@@ -1736,22 +1919,37 @@ VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     if (c->level < l) c->level = l;
 }
 
-/* Changes a CPU must be told of: a lost right (P, RW, US), a gained XD, or any change of the
- * cache bits or of G. Adding rights needs no flush (the CPU refetches on the fault). */
-VMS__PRIVATE bool vms__pte_weakens(uint64_t old, uint64_t neu, int level) {
-    uint64_t pat = level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE;
-    if (old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) return true;
-    if (neu & ~old & VMS_PTE_XD) return true;
-    return ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat)) != 0;
+
+/* An unmap or protect, planned: the range's end, what it does to each leaf (remove it, or
+ * give it prop, keeping its frame and A/D bits), and the frames its edge splits take. A
+ * value, like a map plan. */
+typedef struct vms__change_plan_s {
+    uint64_t end, need;
+    vms_prop_t prop; /* protect: the new property, A and D masked out */
+    bool unmap;
+} vms__change_plan_t;
+
+/* The plan of a change with its splits already made (need 0)... */
+VMS__PRIVATE void vms__change_plan_split(vms__change_plan_t *p, uint64_t end, bool unmap,
+                                         vms_prop_t prop) {
+    p->end = end;
+    p->need = 0;
+    p->prop = prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+    p->unmap = unmap;
 }
 
-#define VMS__OP_UNMAP 0
-#define VMS__OP_PROTECT 1
+/* ...and of one from the cursor's position, which counts them. */
+VMS__PRIVATE void vms__change_plan(const vms_cursor_t *c, uint64_t end, bool unmap,
+                                   vms_prop_t prop, vms__change_plan_t *p) {
+    vms__change_plan_split(p, end, unmap, prop);
+    p->need = vms__edge_splits(c->space, c->va, end);
+}
 
-/* Unmap or protect [c->va, end). Splits take frames from r (reserved by the caller). */
-VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_prop_t prop,
-                                   vms__reserve_t *r, uint64_t *done) {
+/* Apply a change plan from the cursor's position. Splits take frames from r. */
+VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p,
+                                    vms__reserve_t *r, uint64_t *done) {
     vms_space_t *s = c->space;
+    const uint64_t end = p->end;
     while (c->va < end) {
         uint64_t va = c->va, e = vms__descend(c, 1), base, sz, n, k;
         int l = c->level;
@@ -1771,7 +1969,7 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
         if (((end - va) >> VMS__SHIFT(l)) < n) n = (end - va) >> VMS__SHIFT(l);
         {
             /* Change the slots of the run; flush only the runs of slots that changed. */
-            uint64_t pbits = vms_pte_encode(0, prop & ~(VMS_ACCESSED | VMS_DIRTY), l);
+            uint64_t pbits = p->unmap ? 0 : vms_pte_encode(0, p->prop, l);
             unsigned changed = 0;
             uint64_t first = 0, count = 0;
             bool global = false, weak = false;
@@ -1780,16 +1978,16 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
                 bool hit;
                 if (vms_pte_is_used(old) && !vms_pte_is_leaf(old, l)) break; /* descend next */
                 hit = vms_pte_is_used(old);
-                if (hit && op == VMS__OP_PROTECT) {
+                if (hit && !p->unmap) {
                     /* New bits computed once per run; keep the frame and the A/D bits. */
-                    neu = vms_pte_leaf_pa(old, l) | (old & (VMS_PTE_A | VMS_PTE_D)) | pbits;
+                    neu = vms_pte_leaf_pa(old, l) | vms__pte_ad(old) | pbits;
                     hit = neu != old;
                     weak = hit && vms__pte_weakens(old, neu, l);
                 }
                 if (hit) {
                     t[i + k] = neu;
                     changed++;
-                    if (op == VMS__OP_UNMAP) weak = true;
+                    if (p->unmap) weak = true;
                 }
                 if (!weak || !hit) {
                     if (count) vms__flush_record(c, va + first * sz, count * sz, global);
@@ -1799,11 +1997,11 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
                 }
                 if (!count) first = k;
                 count++;
-                global |= ((old | neu) & VMS_PTE_G) != 0;
+                global |= vms_pte_global(old | neu);
             }
             if (count) vms__flush_record(c, va + first * sz, count * sz, global);
             n = k ? k : 1;
-            if (changed && op == VMS__OP_UNMAP) {
+            if (changed && p->unmap) {
                 vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children - changed);
                 s->mapped_bytes[l - 1] -= changed * sz;
                 if (done) *done += changed * sz;
@@ -1818,19 +2016,20 @@ VMS__PRIVATE void vms__change_pass(vms_cursor_t *c, uint64_t end, int op, vms_pr
     }
 }
 
-/* Reserve the splits for [c->va, end), run the pass. */
-VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, int op, vms_prop_t prop,
+/* Unmap or protect [c->va, c->va + len): plan, reserve the splits, apply. */
+VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop_t prop,
                              uint64_t *done) {
     vms_space_t *s = c->space;
+    vms__change_plan_t p;
     vms__reserve_t r;
-    uint64_t end, need;
+    uint64_t end;
     int err;
     if (!len) return VMS_ERR_ZEROLEN;
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     end = c->va + len;
     vms__cursor_sync(c);
-    if (op == VMS__OP_UNMAP) {
+    if (unmap) {
         /* Fast path: exactly one whole leaf, in a table that keeps other entries (no split,
          * no table to free). */
         uint64_t e = vms__descend(c, 1), va = c->va;
@@ -1843,24 +2042,30 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, int op, vms_prop_t p
             s->mapped_bytes[l - 1] -= len;
             s->generation++;
             if (done) *done += len;
-            vms__flush_record(c, va, len, (e & VMS_PTE_G) != 0);
+            vms__flush_record(c, va, len, vms_pte_global(e));
             VMS__CHECK_TABLE(s, t, l);
             vms__move(c, end);
             return VMS_OK;
         }
     }
-    need = vms__edge_splits(s, c->va, end);
-    err = vms__reserve(s, &r, 0, need);
-    if (err) return err;
-    vms__change_pass(c, end, op, prop, &r, done);
-    vms__reserve_release(s, &r);
+    vms__change_plan(c, end, unmap, prop, &p);
+    if (!p.need) {
+        r.zero_head = r.raw_head = 0;
+        vms__change_apply(c, &p, &r, done);
+    } else {
+        err = vms__reserve(s, &r, 0, p.need);
+        if (err) return err;
+        vms__change_apply(c, &p, &r, done);
+        VMS_ASSERT(!r.raw_head); /* the plan counted exactly the splits the apply step made */
+        vms__reserve_release(s, &r);
+    }
     VMS__CHECK_SPAN(s, end - len, end);
     return VMS_OK;
 }
 
 VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped) {
     uint64_t done = 0;
-    int err = vms__change(c, len, VMS__OP_UNMAP, 0, &done);
+    int err = vms__change(c, len, true, 0, &done);
     if (unmapped) *unmapped = done;
     return err;
 }
@@ -1868,7 +2073,7 @@ VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped) 
 VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop) {
     int err = vms_prop_check(prop);
     if (err) return err;
-    return vms__change(c, len, VMS__OP_PROTECT, prop, NULL);
+    return vms__change(c, len, false, prop, NULL);
 }
 
 VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t prop,
@@ -1913,7 +2118,9 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
         base = c->va & ~(sz - 1u);
         {
             uint64_t *t = c->path[l];
-            vms__change_pass(c, base + sz, VMS__OP_PROTECT, prop, NULL, NULL);
+            vms__change_plan_t p;
+            vms__change_plan_split(&p, base + sz, false, prop);
+            vms__change_apply(c, &p, NULL, NULL);
             if (done) vms__fill_mapping(s, base, t[vms_addr_index(base, l)], l, done);
         }
         /* The splits reach back to the start of the huge page the range began in. */
@@ -2045,7 +2252,7 @@ VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *ou
             vms__fill_mapping(s, lin, e, l, out);
             return VMS_OK;
         }
-        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        t = vms__tbl(s, vms_pte_table_pa(e));
         l--;
     }
 }
@@ -2089,15 +2296,15 @@ VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned ac
     for (;;) {
         e = t[vms_addr_index(lin, l)];
         out->level = l;
-        if (!(e & VMS_PTE_P)) {
+        if (!vms_pte_present(e)) {
             out->fault = VMS_FAULT_NOT_PRESENT;
             return false;
         }
-        w = w && (e & VMS_PTE_RW);
-        u = u && (e & VMS_PTE_US);
-        x = x && !(e & VMS_PTE_XD);
+        w = w && vms_pte_writable(e);
+        u = u && vms_pte_user(e);
+        x = x && vms_pte_executable(e);
         if (vms_pte_is_leaf(e, l)) break;
-        t = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
+        t = vms__tbl(s, vms_pte_table_pa(e));
         l--;
     }
     if ((access & VMS_ACCESS_USER) && !u) out->fault = VMS_FAULT_USER;
@@ -2201,9 +2408,9 @@ VMS_API VMS_NOINLINE bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t 
     if (!vms_addr_is_canonical(va, l)) return false;
     for (;;) {
         e = tb[vms_addr_index(va, l)];
-        if (!(e & VMS_PTE_P)) return false; /* absences are not cached */
-        if (l == 1 || (l <= 3 && (e & VMS_PTE_PS))) break;
-        tb = (const uint64_t *)(dm + (uintptr_t)(e & VMS_PTE_ADDR_MASK));
+        if (!vms_pte_present(e)) return false; /* absences are not cached */
+        if (vms_pte_is_leaf(e, l)) break;
+        tb = (const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
         l--;
     }
     if (l == 1) slot = &t->e4k[(va >> 12) & (VMSPACE_SWTLB_ENTRIES - 1)];
@@ -2554,51 +2761,53 @@ VMS__PRIVATE vms_table_meta_t *vms__image_frame(const vms_space_t *s, const vms_
  * counters and frames in use are recomputed, never taken from the file; the free list must
  * be frames of the image that hold no table, each once. O(image size). `saved` is the
  * file's copy of the image, whose metadata the arena's copy overwrites. */
+typedef struct vms__adopt_s {
+    vms_space_t *s;
+    const vms__image_t *im;
+    const uint8_t *saved;
+    uint64_t tables;
+    unsigned used[VMS_MAX_LEVELS + 1];
+} vms__adopt_t;
+
+VMS__PRIVATE int vms__adopt_visit(void *user, vms__walk_t *w, int event, uint64_t e) {
+    vms__adopt_t *a = (vms__adopt_t *)user;
+    vms_space_t *s = a->s;
+    int l = w->level;
+    if (event == VMS__WALK_ENTER) { /* before the table is read: is it one of the image's? */
+        uint64_t pa = vms__pa_of(s, w->tb[l]);
+        vms_table_meta_t *m = vms__image_frame(s, a->im, pa);
+        if (!m || m->level) return VMS_ERR_FORMAT; /* outside, or reached before */
+        if (a->saved[((pa - a->im->base) >> 12) * 8u + 2u] != l) return VMS_ERR_FORMAT;
+        m->level = (uint8_t)l;
+        a->used[l] = 0;
+        a->tables++;
+    } else if (event == VMS__WALK_ENTRY) {
+        if (vms__entry_fault(s, e, l)) return VMS_ERR_FORMAT;
+        if (!vms_pte_is_used(e)) return 0;
+        a->used[l]++;
+        if (vms_pte_is_leaf(e, l)) s->mapped_bytes[l - 1] += VMS__SIZE(l);
+    } else {
+        if (l != w->top && !a->used[l]) return VMS_ERR_FORMAT; /* an empty table */
+        vms__meta(s, w->tb[l])->children = (uint16_t)a->used[l];
+    }
+    return 0;
+}
+
 VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const uint8_t *saved) {
-    uint64_t *tb[VMS_MAX_LEVELS + 1];
-    unsigned ix[VMS_MAX_LEVELS + 1], used[VMS_MAX_LEVELS + 1];
-    uint64_t pa, tables = 1, i, frames = (im->len - im->meta) >> 12;
+    vms__adopt_t a;
     vms_table_meta_t *m;
-    int l = im->levels, top = im->levels;
+    uint64_t pa, i, frames = (im->len - im->meta) >> 12;
+    int err;
     /* The file's metadata is derived data: start from zero slots (level 0 = not a table). */
     VMS_MEMSET(s->arena.base, 0, im->meta);
     s->root_pa = im->root;
     s->mapped_bytes[0] = s->mapped_bytes[1] = s->mapped_bytes[2] = 0;
-    tb[l] = vms__tbl(s, im->root);
-    ix[l] = used[l] = 0;
-    pa = im->root;
-    for (;;) {
-        uint64_t e;
-        if (ix[l] == 0 && used[l] == 0) { /* first visit of the table at pa */
-            m = vms__image_frame(s, im, pa);
-            if (!m || m->level) return VMS_ERR_FORMAT; /* outside, or reached before */
-            if (saved[((pa - im->base) >> 12) * 8u + 2u] != l) return VMS_ERR_FORMAT;
-            m->level = (uint8_t)l;
-        }
-        if (ix[l] == 512) {
-            if (l != top && !used[l]) return VMS_ERR_FORMAT; /* an empty table */
-            vms__meta(s, tb[l])->children = (uint16_t)used[l];
-            if (l == top) break;
-            l++;
-            ix[l]++;
-            continue;
-        }
-        e = tb[l][ix[l]];
-        if (vms__entry_fault(s, e, l)) return VMS_ERR_FORMAT;
-        if (vms_pte_is_used(e)) {
-            used[l]++;
-            if (!vms_pte_is_leaf(e, l)) {
-                pa = e & VMS_PTE_ADDR_MASK;
-                tables++;
-                l--;
-                tb[l] = vms__tbl(s, pa);
-                ix[l] = used[l] = 0;
-                continue;
-            }
-            s->mapped_bytes[l - 1] += VMS__SIZE(l);
-        }
-        ix[l]++;
-    }
+    a.s = s;
+    a.im = im;
+    a.saved = saved;
+    a.tables = 0;
+    err = vms__walk(s, vms__tbl(s, im->root), im->levels, 0, 0, UINT64_MAX, vms__adopt_visit, &a);
+    if (err) return err;
     /* The free list: frames of the image that hold no table, each once. */
     for (pa = im->free_head; pa; VMS_MEMCPY(&pa, vms__tbl(s, pa), 8)) {
         m = vms__image_frame(s, im, pa);
@@ -2607,10 +2816,10 @@ VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const 
     }
     for (i = 0; i < frames; i++)
         vms__image_frame(s, im, im->base + im->meta + (i << 12))->flags = 0;
-    s->table_pages = tables;
+    s->table_pages = a.tables;
     s->arena.bump = im->len;
     s->arena.free_head = im->free_head;
-    s->arena.frames_in_use = tables;
+    s->arena.frames_in_use = a.tables;
     return VMS_OK;
 }
 
@@ -2664,65 +2873,54 @@ VMS_API int vms_space_load(vms_space_t *s, const char *path) {
 /* >>impl-debug */
 
 #ifdef VMSPACE_DEBUG
-/* Check the tables that cover the linear range [lo, hi): each at its level, with the right
- * child count, no empty table below the root, every entry by the rules of vms__entry_fault.
- * Over the whole space the counters are checked too. It writes nothing: a table reached
- * twice shows as more tables than the space counts (levels only go down, so a walk over
- * tables that reference each other still ends). */
-VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi) {
-    const uint64_t *tb[VMS_MAX_LEVELS + 1];
-    unsigned ix[VMS_MAX_LEVELS + 1], last[VMS_MAX_LEVELS + 1], used[VMS_MAX_LEVELS + 1];
-    uint64_t base[VMS_MAX_LEVELS + 1], tables = 0, bytes[3] = {0, 0, 0};
-    int l = s->levels, top = s->levels;
-    bool enter = true, full = lo == 0 && hi == vms__top(s);
-    const char *bad = NULL;
-    tb[l] = vms__tbl(s, s->root_pa);
-    base[l] = 0;
-    for (;;) {
-        if (enter) { /* first visit of tb[l], which spans from base[l] */
-            const vms_table_meta_t *m = vms__meta(s, tb[l]);
-            unsigned i;
-            uint64_t from = lo > base[l] ? lo : base[l], span = VMS__SIZE(l + 1);
-            uint64_t to = hi - base[l] < span ? hi : base[l] + span;
-            if (++tables > s->table_pages) { bad = "table_reachable_once"; break; }
-            if (m->level != l) { bad = "table_level"; break; }
-            ix[l] = vms_addr_index(from, l);
-            last[l] = vms_addr_index(to - 1u, l);
-            /* Every entry counts for the child count; the rules are checked in the range. */
-            for (i = 0, used[l] = 0; i < 512 && !bad; i++) {
-                uint64_t e = tb[l][i];
-                if (i >= ix[l] && i <= last[l]) bad = vms__entry_fault(s, e, l);
-                if (!vms_pte_is_used(e)) continue;
-                used[l]++;
-                if (vms_pte_is_leaf(e, l)) bytes[l - 1] += VMS__SIZE(l);
-            }
-            if (bad) break;
-            enter = false;
+typedef struct vms__check_s {
+    const vms_space_t *s;
+    const char *bad;
+    uint64_t tables, bytes[3];
+    unsigned used[VMS_MAX_LEVELS + 1];
+} vms__check_t;
+
+VMS__PRIVATE int vms__check_visit(void *user, vms__walk_t *w, int event, uint64_t e) {
+    vms__check_t *c = (vms__check_t *)user;
+    const vms_space_t *s = c->s;
+    const uint64_t *t = w->tb[w->level];
+    int l = w->level;
+    unsigned i;
+    if (event == VMS__WALK_ENTER) {
+        if (++c->tables > s->table_pages) c->bad = "table_reachable_once";
+        else if (vms__meta(s, t)->level != l) c->bad = "table_level";
+        if (c->bad) return -1;
+        /* Every entry counts for the child count, in the range or not. */
+        for (i = 0, c->used[l] = 0; i < 512; i++) {
+            if (!vms_pte_is_used(t[i])) continue;
+            c->used[l]++;
+            if (vms_pte_is_leaf(t[i], l)) c->bytes[l - 1] += VMS__SIZE(l);
         }
-        if (ix[l] > last[l]) { /* leaving tb[l]: its children were checked first */
-            if (vms__meta(s, tb[l])->children != used[l]) { bad = "child_count"; break; }
-            if (l != top && used[l] == 0) { bad = "no_empty_tables"; break; }
-            if (l == top) break;
-            l++;
-            ix[l]++;
-            continue;
-        }
-        {
-            uint64_t e = tb[l][ix[l]];
-            if (vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
-                tb[l - 1] = vms__tbl(s, e & VMS_PTE_ADDR_MASK);
-                base[l - 1] = base[l] + (uint64_t)ix[l] * VMS__SIZE(l);
-                l--;
-                enter = true;
-                continue;
-            }
-        }
-        ix[l]++;
+    } else if (event == VMS__WALK_ENTRY) {
+        c->bad = vms__entry_fault(s, e, l);
+    } else if (vms__meta(s, t)->children != c->used[l]) {
+        c->bad = "child_count";
+    } else if (l != w->top && c->used[l] == 0) {
+        c->bad = "no_empty_tables";
     }
-    if (bad || !full) return bad;
-    if (tables != s->table_pages) return "table_pages_counter";
-    if (bytes[0] != s->mapped_bytes[0] || bytes[1] != s->mapped_bytes[1] ||
-        bytes[2] != s->mapped_bytes[2])
+    return c->bad ? -1 : 0;
+}
+
+/* Check the tables that cover the linear range [lo, hi): each at its level, with the right
+ * child count, no empty table below the root, every entry in the range by the rules of
+ * vms__entry_fault. Over the whole space the counters are checked too. It writes nothing: a
+ * table reached twice shows as more tables than the space counts (levels only go down, so a
+ * walk over tables that reference each other still ends). */
+VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi) {
+    vms__check_t c;
+    c.s = s;
+    c.bad = NULL;
+    c.tables = c.bytes[0] = c.bytes[1] = c.bytes[2] = 0;
+    (void)vms__walk(s, vms__tbl(s, s->root_pa), s->levels, 0, lo, hi, vms__check_visit, &c);
+    if (c.bad || lo != 0 || hi != vms__top(s)) return c.bad;
+    if (c.tables != s->table_pages) return "table_pages_counter";
+    if (c.bytes[0] != s->mapped_bytes[0] || c.bytes[1] != s->mapped_bytes[1] ||
+        c.bytes[2] != s->mapped_bytes[2])
         return "mapped_bytes_counter";
     return NULL;
 }

@@ -199,15 +199,16 @@ typedef struct vms_itree_iter_s {
 
 /* An empty tree. alloc may be NULL (malloc/free). @return VMS_OK, VMS_ERR_ARG (only one of
  * the two hooks, or no hooks under VMSPACE_NO_STDLIB). */
-VMS_OWNER_API int vms_itree_init(vms_itree_t *t, const vms_allocator_t *alloc);
+VMS_NODISCARD VMS_OWNER_API int vms_itree_init(vms_itree_t *t, const vms_allocator_t *alloc);
 /* Free the slab. */
 VMS_OWNER_API void vms_itree_destroy(vms_itree_t *t);
 /* Make sure the next insert cannot fail (grows the slab if needed). @return VMS_OK or
  * VMS_ERR_NOMEM (the tree is unchanged). */
-VMS_OWNER_API int vms_itree_reserve(vms_itree_t *t);
+VMS_NODISCARD VMS_OWNER_API int vms_itree_reserve(vms_itree_t *t);
 /* Insert [first, last] with reference ref. @pre first <= last; (first, ref) not present.
  * @return VMS_OK or VMS_ERR_NOMEM (the tree is unchanged). */
-VMS_OWNER_API int vms_itree_insert(vms_itree_t *t, uint64_t first, uint64_t last, uint32_t ref);
+VMS_NODISCARD VMS_OWNER_API int vms_itree_insert(vms_itree_t *t, uint64_t first, uint64_t last,
+                                                 uint32_t ref);
 /* Remove the entry with key (first, ref). @return true if it was there. Never allocates. */
 VMS_OWNER_API bool vms_itree_remove(vms_itree_t *t, uint64_t first, uint32_t ref);
 /* The first entry (in key order) that overlaps [first, last]. @return true if one does. */
@@ -305,7 +306,8 @@ typedef struct vms_owner_iter_s {
 
 /* Create an owner over space s (which must outlive it). desc may be NULL.
  * @return VMS_OK, VMS_ERR_ARG (one allocator hook without the other). */
-VMS_OWNER_API int vms_owner_init(vms_owner_t *o, vms_space_t *s, const vms_owner_desc_t *desc);
+VMS_NODISCARD VMS_OWNER_API int vms_owner_init(vms_owner_t *o, vms_space_t *s,
+                                               const vms_owner_desc_t *desc);
 /* Free the owner's memory (not the space). @return VMS_OK, or VMS_ERR_BUSY (nothing freed)
  * while any lease lives. */
 VMS_OWNER_API int vms_owner_destroy(vms_owner_t *o);
@@ -322,18 +324,20 @@ VMS_INLINE bool vms_owner_is_active(const vms_owner_t *o) { return o->active; }
  *         conflicting lease in VA order), VMS_ERR_NOENT (a hole), VMS_ERR_PERM (a page lacks
  *         R, or W for a writer), VMS_ERR_NOMEM. On failure *out is invalid and nothing
  *         changed. */
-VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va, uint64_t len,
-                                    vms_lease_t *out, vms_lease_t *blocker);
+VMS_NODISCARD VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va,
+                                                  uint64_t len, vms_lease_t *out,
+                                                  vms_lease_t *blocker);
 /* End a lease. Works on an inactive owner too.
  * @return VMS_OK, VMS_ERR_STALE (not a live lease: nothing changes), and under VMSPACE_DEBUG
  *         for a reader: VMS_ERR_TAMPERED if its bytes changed while it lived (a write went
  *         around the owner), VMS_ERR_FAULT if part of its range was unmapped around the
  *         owner. Either way the lease is ended all the same. */
-VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l);
+VMS_NODISCARD VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l);
 /* Whether l is a live lease of this owner. */
 VMS_OWNER_API bool vms_lease_is_live(const vms_owner_t *o, vms_lease_t l);
 /* Information about a live lease. @return VMS_OK or VMS_ERR_STALE. */
-VMS_OWNER_API int vms_lease_info(const vms_owner_t *o, vms_lease_t l, vms_lease_info_t *out);
+VMS_NODISCARD VMS_OWNER_API int vms_lease_info(const vms_owner_t *o, vms_lease_t l,
+                                               vms_lease_info_t *out);
 
 /* Copy len bytes at va (inside the lease) to dst, through the tables, with the lease's rights
  * (supervisor access, page by page through the provider's direct map).
@@ -341,25 +345,27 @@ VMS_OWNER_API int vms_lease_info(const vms_owner_t *o, vms_lease_t l, vms_lease_
  *         the lease), VMS_ERR_FAULT (a page lost its translation or its frame is outside the
  *         provider's [direct_map_lo, phys_limit); only possible after changes around the
  *         owner; bytes before it were copied). */
-VMS_OWNER_API int vms_lease_read(const vms_owner_t *o, vms_lease_t l, uint64_t va, void *dst,
-                                 uint64_t len);
+VMS_NODISCARD VMS_OWNER_API int vms_lease_read(const vms_owner_t *o, vms_lease_t l, uint64_t va,
+                                               void *dst, uint64_t len);
 /* Copy len bytes from src to va through a writer lease.
  * @return as vms_lease_read, plus VMS_ERR_PERM for a reader lease. */
-VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va, const void *src,
-                                  uint64_t len);
+VMS_NODISCARD VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va,
+                                                const void *src, uint64_t len);
 
 /* vms_space_map through the owner: with VMS_MAP_REPLACE it refuses to replace memory under a
  * live lease. @return VMS_ERR_BUSY (*blocker = the first lease in the way, blocker may be
  *         NULL) or what vms_space_map returns. */
-VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64_t len,
-                                vms_prop_t prop, uint32_t flags, vms_lease_t *blocker);
+VMS_NODISCARD VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa,
+                                              uint64_t len, vms_prop_t prop, uint32_t flags,
+                                              vms_lease_t *blocker);
 /* vms_space_unmap through the owner. @return VMS_ERR_BUSY (*blocker set) if a live lease
  *         overlaps the range, else what vms_space_unmap returns. */
-VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker);
+VMS_NODISCARD VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len,
+                                                vms_lease_t *blocker);
 /* vms_space_protect through the owner. @return VMS_ERR_BUSY (*blocker set) if a live lease
  *         overlaps the range, else what vms_space_protect returns. */
-VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, vms_prop_t prop,
-                                    vms_lease_t *blocker);
+VMS_NODISCARD VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len,
+                                                  vms_prop_t prop, vms_lease_t *blocker);
 
 /* The first lease (in VA order) that a new lease of `kind` over [va, va + len) would conflict
  * with (the seed's can_create_reader / can_create_writer, with shared_reader applied).

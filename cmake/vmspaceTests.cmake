@@ -168,6 +168,41 @@ if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
     set_tests_properties(compile_freestanding PROPERTIES LABELS "compile" TIMEOUT 300)
 endif()
 
+# VMS_NODISCARD: on by default where a (void) cast silences it (clang, C++17), opt-in under
+# gcc's C (whose attribute ignores the cast).
+if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+    if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+        set(_vms_nd_flags "-std=c11")
+        set(_vms_nd_void 1)
+    else()
+        set(_vms_nd_flags "-std=c11 -DVMSPACE_NODISCARD=1")
+        set(_vms_nd_void 0)
+    endif()
+    add_test(NAME compile_nodiscard
+        COMMAND "${CMAKE_COMMAND}"
+            "-DCC=${CMAKE_C_COMPILER}"
+            "-DSRC=${VMSPACE_COMPILE_DIR}/nodiscard.c"
+            "-DINCLUDE_DIR=${PROJECT_SOURCE_DIR}"
+            "-DOUT=${PROJECT_BINARY_DIR}/compile_nodiscard.o"
+            "-DFLAGS=${_vms_nd_flags}"
+            "-DVOID_OK=${_vms_nd_void}"
+            -P "${VMSPACE_COMPILE_DIR}/nodiscard.cmake")
+    set_tests_properties(compile_nodiscard PROPERTIES LABELS "compile" TIMEOUT 300)
+    find_program(VMSPACE_CXX_FOR_TESTS NAMES c++ g++ clang++)
+    if(VMSPACE_CXX_FOR_TESTS)
+        add_test(NAME compile_nodiscard_cxx17
+            COMMAND "${CMAKE_COMMAND}"
+                "-DCC=${VMSPACE_CXX_FOR_TESTS}"
+                "-DSRC=${VMSPACE_COMPILE_DIR}/nodiscard.c"
+                "-DINCLUDE_DIR=${PROJECT_SOURCE_DIR}"
+                "-DOUT=${PROJECT_BINARY_DIR}/compile_nodiscard_cxx.o"
+                "-DFLAGS=-x c++ -std=c++17"
+                "-DVOID_OK=1"
+                -P "${VMSPACE_COMPILE_DIR}/nodiscard.cmake")
+        set_tests_properties(compile_nodiscard_cxx17 PROPERTIES LABELS "compile" TIMEOUT 300)
+    endif()
+endif()
+
 # ---------------------------------------------------------------------------------------------
 # The README example, built with plain `cc -I<repo> example.c -o example` as a user would.
 

@@ -93,7 +93,7 @@ static void space_init_with(uint32_t threshold, bool own_provider) {
 static void setup(void) { space_init_with(0, true); }
 
 static void teardown(void) {
-    for (int cpu = 0; cpu < VMSPACE_MAX_CPUS; cpu++) vms_space_deactivate(&sp, cpu);
+    for (int cpu = 0; cpu < VMSPACE_MAX_CPUS; cpu++) (void)vms_space_deactivate(&sp, cpu);
     vt_expect_wellformed(&sp);
     cr_expect(eq(int, vms_space_destroy(&sp), VMS_OK));
     if (rec.arena.base) vms_arena_destroy(&rec.arena);
