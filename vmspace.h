@@ -523,6 +523,9 @@ typedef struct vms_space_s {
                           * of one struct */
     uint64_t tables_freed; /* bumped whenever a table is unhooked: cursors re-walk on a change */
     uint64_t phys_limit;   /* 1 << the physical-address width */
+    /* The last property a map encoded, keyed with its level (0 = none), and its entry bits:
+     * a fault handler maps with one property over and over. */
+    uint64_t enc_key, enc_bits;
     vms_provider_t prov;
     vms_arena_t arena; /* the embedded arena when desc->provider was NULL */
     bool owns_arena;
@@ -1646,6 +1649,15 @@ VMS__PRIVATE int vms__fit_level(uint64_t va, uint64_t pa, uint64_t len, int maxl
     return L;
 }
 
+/* The entry bits of prop at level L (no address), from the space's one-entry cache. */
+VMS__PRIVATE uint64_t vms__prop_bits(vms_space_t *s, vms_prop_t prop, int L) {
+    uint64_t key = (uint64_t)prop << 8 | (uint64_t)L;
+    if (VMS_LIKELY(s->enc_key == key)) return s->enc_bits;
+    s->enc_key = key;
+    s->enc_bits = vms_pte_encode(0, prop, L);
+    return s->enc_bits;
+}
+
 /* Slots from index i of a level-L table that a run from va to end covers. */
 VMS__PRIVATE uint64_t vms__run_slots(uint64_t va, uint64_t end, int L, unsigned i) {
     uint64_t n = 512u - i, left = (end - va) >> VMS__SHIFT(L);
@@ -1752,7 +1764,7 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
         i = vms_addr_index(va, L);
         sz = VMS__SIZE(L);
         n = vms__run_slots(va, p->end, L, i);
-        e0 = vms_pte_encode(0, p->prop, L);
+        e0 = vms__prop_bits(s, p->prop, L);
         if (!p->replace) {
             /* The plan proved every slot empty: this loop is the whole cost. */
             vms__store_run(t + i, e0 | pa, sz, n);
@@ -1829,7 +1841,7 @@ VMS__PRIVATE VMS_ALWAYS_INLINE bool vms__map_leaf_fast(vms_cursor_t *c, uint64_t
     uint64_t *t;
     if (c->level != L || vms_pte_is_used(e)) return false;
     t = c->path[L];
-    t[vms_addr_index(c->va, L)] = vms_pte_encode(pa, prop, L);
+    t[vms_addr_index(c->va, L)] = pa | vms__prop_bits(s, prop, L);
     vms__meta(s, t)->children++;
     s->mapped_bytes[L - 1] += VMS__SIZE(L);
     VMS__CHECK_TABLE(s, t, L);
