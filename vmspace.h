@@ -1253,14 +1253,15 @@ VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int 
 
 /* The one whole-tree walker: every walk over tables (drop a subtree, adopt a loaded image,
  * check) is a visitor of it. Depth first, in address order, it visits the table `table` at
- * level `top`, which spans from linear address `base`, the entries of it in [lo, hi), and
- * the same below every used table entry among them. The visitor sees three events:
+ * level `top` (its span taken to start at linear address 0: a root, or a subtree walked
+ * whole), the entries of it in [lo, hi), and the same below every used table entry among
+ * them. The visitor sees three events:
  *   VMS__WALK_ENTER  table w->tb[w->level] is reached, before any of it is read;
  *   VMS__WALK_ENTRY  its entry e at index w->ix[w->level]; a table entry is descended into
- *                    after the call unless the call returns VMS__WALK_SKIP;
+ *                    after the call;
  *   VMS__WALK_LEAVE  every entry of the table in range was visited (the table may be freed).
- * Any other non-zero return stops the walk, which returns it. Inlined into each caller, so
- * the visitor's calls are direct. */
+ * A non-zero return stops the walk, which returns it. Inlined into each caller, so the
+ * visitor's calls are direct. */
 typedef struct vms__walk_s {
     uint64_t *tb[VMS_MAX_LEVELS + 1];
     uint64_t base[VMS_MAX_LEVELS + 1]; /* linear address where tb[l] starts */
@@ -1269,19 +1270,18 @@ typedef struct vms__walk_s {
 } vms__walk_t;
 
 enum { VMS__WALK_ENTER, VMS__WALK_ENTRY, VMS__WALK_LEAVE };
-#define VMS__WALK_SKIP 1
 
 typedef int (*vms__visit_fn)(void *user, vms__walk_t *w, int event, uint64_t e);
 
 static VMS_ALWAYS_INLINE int vms__walk(const vms_space_t *s, uint64_t *table, int top,
-                                       uint64_t base, uint64_t lo, uint64_t hi,
-                                       vms__visit_fn visit, void *user) {
+                                       uint64_t lo, uint64_t hi, vms__visit_fn visit,
+                                       void *user) {
     vms__walk_t w;
     int l = top, rc;
     bool enter = true;
     w.top = top;
     w.tb[l] = table;
-    w.base[l] = base;
+    w.base[l] = 0;
     for (;;) {
         w.level = l;
         if (enter) {
@@ -1303,15 +1303,14 @@ static VMS_ALWAYS_INLINE int vms__walk(const vms_space_t *s, uint64_t *table, in
         {
             uint64_t e = w.tb[l][w.ix[l]];
             rc = visit(user, &w, VMS__WALK_ENTRY, e);
-            if (rc == VMS__WALK_SKIP) rc = 0;
-            else if (!rc && vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
+            if (rc) return rc;
+            if (vms_pte_is_used(e) && !vms_pte_is_leaf(e, l)) {
                 w.tb[l - 1] = vms__tbl(s, vms_pte_table_pa(e));
                 w.base[l - 1] = w.base[l] + (uint64_t)w.ix[l] * VMS__SIZE(l);
                 l--;
                 enter = true;
                 continue;
             }
-            if (rc) return rc;
         }
         w.ix[l]++;
     }
@@ -1638,7 +1637,7 @@ VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cu
     vms__drop_t d;
     d.s = s;
     d.defer = defer;
-    (void)vms__walk(s, t, top, 0, 0, UINT64_MAX, vms__drop_visit, &d);
+    (void)vms__walk(s, t, top, 0, UINT64_MAX, vms__drop_visit, &d);
 }
 
 /* The largest leaf level, at most maxlvl, that va and pa are aligned to and that fits in
@@ -1736,6 +1735,7 @@ VMS__PRIVATE int vms__map_plan(const vms_cursor_t *c, uint64_t pa, uint64_t len,
 VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms__reserve_t *r) {
     vms_space_t *s = c->space;
     uint64_t pa = p->pa;
+    VMS_ASSERT(c->va == p->va);
     while (c->va < p->end) {
         uint64_t va = c->va, sz, n, k, e0;
         uint64_t *t;
@@ -1805,16 +1805,13 @@ VMS__PRIVATE int vms__map(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t
     vms__reserve_t r;
     int err = vms__map_plan(c, pa, len, prop, maxlvl, replace, &p);
     if (err) return err;
-    if (!p.need[0] && !p.need[1]) {
-        r.zero_head = r.raw_head = 0;
-        vms__map_apply(c, &p, &r);
-        return VMS_OK;
+    r.zero_head = r.raw_head = 0;
+    if (p.need[0] || p.need[1]) {
+        err = vms__reserve(c->space, &r, p.need[0], p.need[1]);
+        if (err) return err;
     }
-    err = vms__reserve(c->space, &r, p.need[0], p.need[1]);
-    if (err) return err;
     vms__map_apply(c, &p, &r);
     VMS_ASSERT(!r.zero_head && !r.raw_head); /* the plan counted exactly what it took */
-    vms__reserve_release(c->space, &r);
     return VMS_OK;
 }
 
@@ -1977,11 +1974,10 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
             vms__split(c, r, l, t, i);
             continue;
         }
-        n = 512u - i;
-        if (((end - va) >> VMS__SHIFT(l)) < n) n = (end - va) >> VMS__SHIFT(l);
+        n = vms__run_slots(va, end, l, i);
         {
             /* Change the slots of the run; flush only the runs of slots that changed. */
-            uint64_t pbits = p->unmap ? 0 : vms_pte_encode(0, p->prop, l);
+            uint64_t pbits = p->unmap ? 0 : vms__prop_bits(s, p->prop, l);
             unsigned changed = 0;
             uint64_t first = 0, count = 0;
             bool global = false, weak = false;
@@ -2061,16 +2057,13 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop
         }
     }
     vms__change_plan(c, end, unmap, prop, &p);
-    if (!p.need) {
-        r.zero_head = r.raw_head = 0;
-        vms__change_apply(c, &p, &r, done);
-    } else {
+    r.zero_head = r.raw_head = 0;
+    if (p.need) {
         err = vms__reserve(s, &r, 0, p.need);
         if (err) return err;
-        vms__change_apply(c, &p, &r, done);
-        VMS_ASSERT(!r.raw_head); /* the plan counted exactly the splits the apply step made */
-        vms__reserve_release(s, &r);
     }
+    vms__change_apply(c, &p, &r, done);
+    VMS_ASSERT(!r.raw_head); /* the plan counted exactly the splits the apply step made */
     VMS__CHECK_SPAN(s, end - len, end);
     return VMS_OK;
 }
@@ -2818,7 +2811,7 @@ VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const 
     a.im = im;
     a.saved = saved;
     a.tables = 0;
-    err = vms__walk(s, vms__tbl(s, im->root), im->levels, 0, 0, UINT64_MAX, vms__adopt_visit, &a);
+    err = vms__walk(s, vms__tbl(s, im->root), im->levels, 0, UINT64_MAX, vms__adopt_visit, &a);
     if (err) return err;
     /* The free list: frames of the image that hold no table, each once. */
     for (pa = im->free_head; pa; VMS_MEMCPY(&pa, vms__tbl(s, pa), 8)) {
@@ -2928,7 +2921,7 @@ VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint
     c.s = s;
     c.bad = NULL;
     c.tables = c.bytes[0] = c.bytes[1] = c.bytes[2] = 0;
-    (void)vms__walk(s, vms__tbl(s, s->root_pa), s->levels, 0, lo, hi, vms__check_visit, &c);
+    (void)vms__walk(s, vms__tbl(s, s->root_pa), s->levels, lo, hi, vms__check_visit, &c);
     if (c.bad || lo != 0 || hi != vms__top(s)) return c.bad;
     if (c.tables != s->table_pages) return "table_pages_counter";
     if (c.bytes[0] != s->mapped_bytes[0] || c.bytes[1] != s->mapped_bytes[1] ||
