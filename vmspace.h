@@ -963,6 +963,7 @@ extern "C" {
 #define VMS__PRIVATE static VMS_MAYBE_UNUSED
 #define VMS__SIZE(l) VMS_LEVEL_SIZE(l)
 #define VMS__SHIFT(l) VMS_LEVEL_SHIFT(l)
+#define VMS__ENTRIES 512u /* entries in a table, at every level */
 
 /* >>impl-errors */
 
@@ -1000,11 +1001,18 @@ VMS__PRIVATE uint64_t vms__pte_ad(uint64_t e) { return e & (VMS_PTE_A | VMS_PTE_
 
 /* Changes a CPU must be told of: a lost right (P, RW, US), a gained XD, or any change of the
  * cache bits or of G. Adding rights needs no flush (the CPU refetches on the fault). */
-VMS__PRIVATE bool vms__pte_weakens(uint64_t old, uint64_t neu, int level) {
+VMS__PRIVATE uint64_t vms__pte_weak_bits(uint64_t old, uint64_t neu, int level) {
     uint64_t pat = level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE;
-    if (old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) return true;
-    if (neu & ~old & VMS_PTE_XD) return true;
-    return ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat)) != 0;
+    return (old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) | (neu & ~old & VMS_PTE_XD) |
+           ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat));
+}
+VMS__PRIVATE bool vms__pte_weakens(uint64_t old, uint64_t neu, int level) {
+    return vms__pte_weak_bits(old, neu, level) != 0;
+}
+
+/* The bits of a leaf at `level` that a protect keeps: its frame and its A/D bits. */
+VMS__PRIVATE uint64_t vms__pte_kept(int level) {
+    return (VMS_PTE_ADDR_MASK & ~(VMS__SIZE(level) - 1u)) | VMS_PTE_A | VMS_PTE_D;
 }
 
 /* The clause an entry at level l breaks, or NULL: the rules of every entry the library
@@ -1198,7 +1206,7 @@ VMS__PRIVATE vms_table_meta_t *vms__meta(const vms_space_t *s, const uint64_t *t
 
 /* Stand-ins that plans walk through where the apply step would create a table: an empty
  * one, and one that reads as the leaves a split produces (P|PS: a leaf at any level). */
-static const uint64_t vms__zero_table[512] = {0};
+static const uint64_t vms__zero_table[VMS__ENTRIES] = {0};
 #define VMS__VIRTUAL ((uint64_t *)(uintptr_t)vms__zero_table)
 #define VMS__LEAF_ROW8                                                                      \
     VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY, VMS__LEAF_ENTRY,   \
@@ -1206,9 +1214,9 @@ static const uint64_t vms__zero_table[512] = {0};
 #define VMS__LEAF_ROW64                                                                     \
     VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8,       \
         VMS__LEAF_ROW8, VMS__LEAF_ROW8, VMS__LEAF_ROW8
-static const uint64_t vms__split_table[512] = {VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64,
-                                               VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64,
-                                               VMS__LEAF_ROW64, VMS__LEAF_ROW64};
+static const uint64_t vms__split_table[VMS__ENTRIES] = {
+    VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64,
+    VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64, VMS__LEAF_ROW64};
 #define VMS__VIRTUAL_SPLIT ((uint64_t *)(uintptr_t)vms__split_table)
 
 VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len) {
@@ -1237,7 +1245,7 @@ VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint
 /* ...or, when it wrote into one table only, that table: its entries and its child count. */
 VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int l) {
     unsigned k, used = 0;
-    for (k = 0; k < 512; k++) {
+    for (k = 0; k < VMS__ENTRIES; k++) {
         if (vms__entry_fault(s, t[k], l)) return false;
         used += vms_pte_is_used(t[k]);
     }
@@ -1598,8 +1606,8 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
     uint64_t e = t[i], base = vms_pte_leaf_pa(e, l), sz = VMS__SIZE(l - 1);
     uint64_t *child = vms__new_table(s, r, l - 1, false);
     uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
-    vms__store_run(child, ce | base, sz, 512);
-    vms__meta(s, child)->children = 512;
+    vms__store_run(child, ce | base, sz, VMS__ENTRIES);
+    vms__meta(s, child)->children = VMS__ENTRIES;
     t[i] = vms_pte_table_entry(vms__pa_of(s, child));
     s->mapped_bytes[l - 1] -= VMS__SIZE(l);
     s->mapped_bytes[l - 2] += VMS__SIZE(l);
@@ -1659,7 +1667,7 @@ VMS__PRIVATE uint64_t vms__prop_bits(vms_space_t *s, vms_prop_t prop, int L) {
 
 /* Slots from index i of a level-L table that a run from va to end covers. */
 VMS__PRIVATE uint64_t vms__run_slots(uint64_t va, uint64_t end, int L, unsigned i) {
-    uint64_t n = 512u - i, left = (end - va) >> VMS__SHIFT(L);
+    uint64_t n = VMS__ENTRIES - i, left = (end - va) >> VMS__SHIFT(L);
     return left < n ? left : n;
 }
 
@@ -1928,6 +1936,34 @@ VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     if (c->level < l) c->level = l;
 }
 
+/* The whole-table case of the change loop: a full leaf table entirely inside the range, as
+ * an unmap or protect of a large range meets it 511 times in 512. Branch-free loops the
+ * compiler vectorises. The table an unmap empties is freed as it is (its entries are never
+ * read again), so nothing clears it. A protect handles a table whose entries all carry the
+ * same bits besides frame and A/D (what a range mapped and protected as one looks like):
+ * then every entry changes alike, or none does. Returns the entries changed, or -1 for a
+ * mixed table, which the slot loop takes. */
+VMS__PRIVATE int vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va, bool unmap,
+                                   uint64_t pbits) {
+    const uint64_t kept = vms__pte_kept(1);
+    uint64_t any = 0, all = ~(uint64_t)0, neu, k;
+    if (unmap) {
+        for (k = 0; k < VMS__ENTRIES; k++) any |= t[k];
+        vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any));
+        return VMS__ENTRIES;
+    }
+    for (k = 0; k < VMS__ENTRIES; k++) {
+        any |= t[k];
+        all &= t[k];
+    }
+    if ((any ^ all) & ~kept) return -1;
+    neu = (any & kept) | pbits;
+    if ((any & ~kept) == pbits) return 0;
+    for (k = 0; k < VMS__ENTRIES; k++) t[k] = (t[k] & kept) | pbits;
+    if (vms__pte_weakens(any, neu, 1))
+        vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any | neu));
+    return VMS__ENTRIES;
+}
 
 /* An unmap or protect, planned: the range's end, what it does to each leaf (remove it, or
  * give it prop, keeping its frame and A/D bits), and the frames its edge splits take. A
@@ -1977,18 +2013,26 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
         n = vms__run_slots(va, end, l, i);
         {
             /* Change the slots of the run; flush only the runs of slots that changed. */
-            uint64_t pbits = p->unmap ? 0 : vms__prop_bits(s, p->prop, l);
+            uint64_t pbits = p->unmap ? 0 : vms__prop_bits(s, p->prop, l), kept = vms__pte_kept(l);
             unsigned changed = 0;
             uint64_t first = 0, count = 0;
             bool global = false, weak = false;
-            for (k = 0; k < n; k++) {
+            k = 0;
+            if (l == 1 && n == VMS__ENTRIES && vms__meta(s, t)->children == VMS__ENTRIES) {
+                int whole = vms__change_whole(c, t, va, p->unmap, pbits);
+                if (whole >= 0) {
+                    changed = (unsigned)whole;
+                    k = n;
+                }
+            }
+            for (; k < n; k++) {
                 uint64_t old = t[i + k], neu = 0;
                 bool hit;
                 if (vms_pte_is_used(old) && !vms_pte_is_leaf(old, l)) break; /* descend next */
                 hit = vms_pte_is_used(old);
                 if (hit && !p->unmap) {
                     /* New bits computed once per run; keep the frame and the A/D bits. */
-                    neu = vms_pte_leaf_pa(old, l) | vms__pte_ad(old) | pbits;
+                    neu = (old & kept) | pbits;
                     hit = neu != old;
                     weak = hit && vms__pte_weakens(old, neu, l);
                 }
@@ -2896,7 +2940,7 @@ VMS__PRIVATE int vms__check_visit(void *user, vms__walk_t *w, int event, uint64_
         else if (vms__meta(s, t)->level != l) c->bad = "table_level";
         if (c->bad) return -1;
         /* Every entry counts for the child count, in the range or not. */
-        for (i = 0, c->used[l] = 0; i < 512; i++) {
+        for (i = 0, c->used[l] = 0; i < VMS__ENTRIES; i++) {
             if (!vms_pte_is_used(t[i])) continue;
             c->used[l]++;
             if (vms_pte_is_leaf(t[i], l)) c->bytes[l - 1] += VMS__SIZE(l);

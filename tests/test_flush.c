@@ -333,6 +333,47 @@ Test(flush, protect_dropping_rights) {
     }
 }
 
+/* The same steps over a whole leaf table (the change loop's whole-table case): a weakening
+ * protect flushes the table's 2 MiB once, one that only adds rights flushes nothing, and an
+ * unmap of it flushes it once and marks the batch global if any entry was. */
+Test(flush, whole_leaf_table) {
+    teardown();
+    space_init_with(1024, true);
+    cr_assert(eq(int, vms_space_activate(&sp, 1), VMS_OK));
+    const uint64_t va = 0x40000000, pa = 0x101000; /* pa not 2 MiB aligned: small pages */
+    cr_assert(eq(int, vms_space_map(&sp, va, pa, M2, VMS_RW, 0), VMS_OK));
+    const struct {
+        vms_prop_t to;
+        bool flush;
+    } steps[] = {{VMS_RW, false}, {VMS_RWX, false}, {VMS_R, true}, {VMS_R | VMS_USER, false},
+                 {VMS_R | VMS_GLOBAL, true}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        size_t from = rec.n, nf = rec.flushes;
+        cr_assert(eq(int, vms_space_protect(&sp, va, M2, steps[i].to), VMS_OK));
+        vt_expect_page(&sp, va + 77 * K4, va + 77 * K4, pa + 77 * K4, K4, steps[i].to);
+        if (steps[i].flush)
+            expect_one_range(from, va, M2, bit(1));
+        else
+            cr_expect(eq(sz, rec.flushes, nf), "step %zu sent a flush", i);
+    }
+    /* One entry differs: the rest change, and the flush covers them. */
+    cr_assert(eq(int, vms_space_protect(&sp, va + 9 * K4, K4, VMS_RW), VMS_OK));
+    size_t from = rec.n;
+    cr_assert(eq(int, vms_space_protect(&sp, va, M2, VMS_RW), VMS_OK));
+    vt_expect_page(&sp, va, va, pa, K4, VMS_RW);
+    cr_expect(batch_covers(&last_flush()->batch, va, 9 * K4));
+    cr_expect(batch_covers(&last_flush()->batch, va + 10 * K4, M2 - 10 * K4));
+    cr_expect(last_flush()->batch.global, "the entries it weakened were global");
+    cr_expect(gt(sz, rec.n, from));
+    /* An unmap: one flush of the table's range, global because one entry is. */
+    cr_assert(eq(int, vms_space_protect(&sp, va + 300 * K4, K4, VMS_RW | VMS_GLOBAL), VMS_OK));
+    from = rec.n;
+    cr_assert(eq(int, vms_space_unmap(&sp, va, M2), VMS_OK));
+    expect_one_range(from, va, M2, bit(1));
+    cr_expect(last_flush()->batch.global);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 0));
+}
+
 Test(flush, global_mappings_flag_the_batch) {
     cr_assert(eq(int, vms_space_activate(&sp, 0), VMS_OK));
     cr_assert(eq(int, vms_space_map(&sp, 0, 0, K4, VMS_RW | VMS_GLOBAL, 0), VMS_OK));

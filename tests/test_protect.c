@@ -143,3 +143,29 @@ Test(protect, unmapped_and_partly_mapped) {
     vt_expect_unmapped(&sp, 0x5000);
     cr_expect(eq(sz, vt_count_mappings(&sp), 1));
 }
+
+/* A whole leaf table inside the range: every entry takes the new bits and keeps its own frame
+ * and A/D bits, whether the table's entries all looked alike or not. */
+Test(protect, whole_table_uniform_and_mixed) {
+    const uint64_t pa = 0x4001000; /* not 2 MiB aligned: 512 small pages */
+    cr_assert(eq(int, vms_space_map(&sp, 4 * M2, pa, 3 * M2, VMS_RW, 0), VMS_OK));
+    for (uint64_t k = 0; k < 512; k += 5) { /* A on some entries, A and D on others */
+        int level;
+        uint64_t *e = vt_walk(&sp, 4 * M2 + k * K4, &level, NULL);
+        cr_assert(ne(ptr, e, NULL));
+        *e |= k % 2 ? VT_BIT(5) : VT_BIT(5) | VT_BIT(6);
+    }
+    /* The second table differs in one entry; the third is already what is asked for in one. */
+    cr_assert(eq(int, vms_space_protect(&sp, 5 * M2 + 17 * K4, K4, VMS_R), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 6 * M2 + 3 * K4, K4, VMS_RX), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 4 * M2, 3 * M2, VMS_R), VMS_OK));
+    for (uint64_t k = 0; k < 3 * 512; k++) {
+        uint64_t va = 4 * M2 + k * K4;
+        vms_prop_t ad = 0;
+        if (k < 512 && k % 5 == 0) ad = k % 2 ? VMS_ACCESSED : VMS_ACCESSED | VMS_DIRTY;
+        vt_expect_page(&sp, va, va, pa + k * K4, K4, VMS_R | ad);
+    }
+    cr_assert(eq(int, vms_space_protect(&sp, 4 * M2, 3 * M2, VMS_R), VMS_OK)); /* no change */
+    vt_expect_page(&sp, 6 * M2 + 3 * K4, 6 * M2 + 3 * K4, pa + 1027 * K4, K4, VMS_R);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 3 * 512));
+}
