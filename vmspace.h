@@ -673,39 +673,46 @@ VMS_NODISCARD VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_
 
 /* >>translate --------------------------------------------------------------------------- */
 
-/* Translate va to a physical address as the MMU would for a supervisor read: false if va is
- * not canonical, not mapped, or mapped with no access. Unrolled: one load per level, a
- * present test at each, a PS test where huge leaves can be; no calls, no loop. */
-VMS_INLINE bool vms_translate(const vms_space_t *s, uint64_t va, uint64_t *pa) {
+/* The one descent to the leaf mapping va: unrolled, one load per level, a present test at
+ * each, a PS test where huge leaves can be; no calls, no loop. Returns the leaf's level (1,
+ * 2 or 3) with va's physical address in *pa, or 0 if va is not canonical, not mapped, or
+ * mapped with no access. */
+VMS_INLINE int vms__leaf_walk(const vms_space_t *s, uint64_t va, uint64_t *pa) {
     const uintptr_t dm = s->direct_map;
     const uint64_t *t = (const uint64_t *)(dm + (uintptr_t)s->root_pa);
     uint64_t e;
     if (VMS_UNLIKELY(s->levels == 5)) {
-        if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 7) >> 7) != va)) return false;
+        if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 7) >> 7) != va)) return 0;
         e = t[(va >> 48) & 511u];
-        if (!vms_pte_present(e)) return false;
+        if (!vms_pte_present(e)) return 0;
         t = (const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
     } else if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 16) >> 16) != va)) {
-        return false;
+        return 0;
     }
     e = t[(va >> 39) & 511u];
-    if (!vms_pte_present(e)) return false;
+    if (!vms_pte_present(e)) return 0;
     e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 30) & 511u];
-    if (!vms_pte_present(e)) return false;
+    if (!vms_pte_present(e)) return 0;
     if (VMS_UNLIKELY(vms_pte_huge(e))) {
         *pa = vms_pte_leaf_pa(e, 3) | (va & (VMS_PAGE_1G - 1u));
-        return true;
+        return 3;
     }
     e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 21) & 511u];
-    if (!vms_pte_present(e)) return false;
+    if (!vms_pte_present(e)) return 0;
     if (vms_pte_huge(e)) {
         *pa = vms_pte_leaf_pa(e, 2) | (va & (VMS_PAGE_2M - 1u));
-        return true;
+        return 2;
     }
     e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 12) & 511u];
-    if (!vms_pte_present(e)) return false;
+    if (!vms_pte_present(e)) return 0;
     *pa = vms_pte_leaf_pa(e, 1) | (va & (VMS_PAGE_4K - 1u));
-    return true;
+    return 1;
+}
+
+/* Translate va to a physical address as the MMU would for a supervisor read: false if va is
+ * not canonical, not mapped, or mapped with no access. */
+VMS_INLINE bool vms_translate(const vms_space_t *s, uint64_t va, uint64_t *pa) {
+    return vms__leaf_walk(s, va, pa) != 0;
 }
 
 /* Kinds of access for vms_translate_access, combinable. */
@@ -800,7 +807,8 @@ typedef struct vms_swtlb_entry_s {
 typedef struct vms_swtlb_s {
     const vms_space_t *space;
     uint64_t generation; /* the space's generation the entries were filled at */
-    uint64_t misses; /* slow-path calls, for measurements */
+    uint64_t misses;     /* slow-path calls, for measurements */
+    uint64_t huge;       /* nonzero once a 2 MiB or 1 GiB entry is filled: probe those too */
     vms_swtlb_entry_t e4k[VMSPACE_SWTLB_ENTRIES];
     vms_swtlb_entry_t e2m[VMSPACE_SWTLB_ENTRIES / 4];
     vms_swtlb_entry_t e1g[4];
@@ -810,32 +818,52 @@ typedef struct vms_swtlb_s {
 VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s);
 /* Drop every entry (done automatically when the space changes). */
 VMS_API void vms_swtlb_flush(vms_swtlb_t *t);
-/* The slow path: walk, fill the entry for the page, answer. */
-VMS_API bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t *pa);
+/* Fill the entry for a huge page at level l (2 or 3) mapping va at pa. */
+VMS_API void vms__swtlb_put_huge(vms_swtlb_t *t, uint64_t va, uint64_t pa, int l);
 
-/* Same answer as vms_translate(t->space, va, pa), from the cache when it can. */
+/* Same answer as vms_translate(t->space, va, pa), from the cache when it can. A miss is the
+ * walk of vms_translate and one entry's fill, inline: out of line, the call alone would cost
+ * a miss a third more than the walk. */
 VMS_INLINE bool vms_swtlb_translate(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
     /* The entry's byte offset straight from va (entries are 16 bytes): one shift and one
      * mask, which shortens a chain of dependent lookups by a cycle. */
-    const vms_swtlb_entry_t *e = (const vms_swtlb_entry_t *)(const void *)(
-        (const char *)t->e4k + ((va >> 8) & ((uint64_t)(VMSPACE_SWTLB_ENTRIES - 1) << 4)));
+    vms_swtlb_entry_t *e =
+        (vms_swtlb_entry_t *)(void *)((char *)t->e4k +
+                                      ((va >> 8) & ((uint64_t)(VMSPACE_SWTLB_ENTRIES - 1) << 4)));
+    const vms_swtlb_entry_t *h;
+    uint64_t p = 0;
+    int l;
     if (VMS_LIKELY(t->generation == t->space->generation)) {
         if (VMS_LIKELY(e->tag == va >> 12)) {
             *pa = va + e->base;
             return true;
         }
-        e = &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)];
-        if (e->tag == va >> 21) {
-            *pa = va + e->base;
-            return true;
+        if (t->huge) { /* a miss in a space of small pages skips the two probes */
+            h = &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)];
+            if (h->tag == va >> 21) {
+                *pa = va + h->base;
+                return true;
+            }
+            h = &t->e1g[(va >> 30) & 3];
+            if (h->tag == va >> 30) {
+                *pa = va + h->base;
+                return true;
+            }
         }
-        e = &t->e1g[(va >> 30) & 3];
-        if (e->tag == va >> 30) {
-            *pa = va + e->base;
-            return true;
-        }
+    } else {
+        vms_swtlb_flush(t); /* the space changed: start over */
     }
-    return vms__swtlb_fill(t, va, pa);
+    t->misses++;
+    l = vms__leaf_walk(t->space, va, &p); /* absences are not cached */
+    if (VMS_UNLIKELY(l != 1)) {
+        if (!l) return false;
+        vms__swtlb_put_huge(t, va, p, l);
+    } else {
+        e->tag = va >> 12;
+        e->base = p - va; /* at every size, the entry's base is pa - va */
+    }
+    *pa = p;
+    return true;
 }
 
 /* >>copy -------------------------------------------------------------------------------- */
@@ -2436,6 +2464,7 @@ VMS_API void vms_swtlb_flush(vms_swtlb_t *t) {
     for (i = 0; i < VMSPACE_SWTLB_ENTRIES / 4; i++) t->e2m[i].tag = UINT64_MAX;
     for (i = 0; i < 4; i++) t->e1g[i].tag = UINT64_MAX;
     t->generation = t->space->generation;
+    t->huge = 0;
 }
 
 VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s) {
@@ -2444,31 +2473,12 @@ VMS_API void vms_swtlb_init(vms_swtlb_t *t, const vms_space_t *s) {
     vms_swtlb_flush(t);
 }
 
-VMS_API VMS_NOINLINE bool vms__swtlb_fill(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
-    const vms_space_t *s = t->space;
-    const uintptr_t dm = s->direct_map;
-    const uint64_t *tb = (const uint64_t *)(dm + (uintptr_t)s->root_pa);
-    vms_swtlb_entry_t *slot;
-    uint64_t e;
-    int l = s->levels;
-    t->misses++;
-    if (t->generation != s->generation) vms_swtlb_flush(t);
-    /* The walk of vms_translate, keeping the level of the leaf for the entry's size. */
-    if (!vms_addr_is_canonical(va, l)) return false;
-    for (;;) {
-        e = tb[vms_addr_index(va, l)];
-        if (!vms_pte_present(e)) return false; /* absences are not cached */
-        if (vms_pte_is_leaf(e, l)) break;
-        tb = (const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
-        l--;
-    }
-    if (l == 1) slot = &t->e4k[(va >> 12) & (VMSPACE_SWTLB_ENTRIES - 1)];
-    else if (l == 2) slot = &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)];
-    else slot = &t->e1g[(va >> 30) & 3];
+VMS_API void vms__swtlb_put_huge(vms_swtlb_t *t, uint64_t va, uint64_t pa, int l) {
+    vms_swtlb_entry_t *slot =
+        l == 2 ? &t->e2m[(va >> 21) & (VMSPACE_SWTLB_ENTRIES / 4 - 1)] : &t->e1g[(va >> 30) & 3];
     slot->tag = va >> VMS__SHIFT(l);
-    slot->base = vms_pte_leaf_pa(e, l) - (va & ~(VMS__SIZE(l) - 1u));
-    *pa = va + slot->base;
-    return true;
+    slot->base = pa - va;
+    t->huge = 1;
 }
 
 /* >>impl-copy */
