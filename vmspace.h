@@ -1475,6 +1475,27 @@ VMS__PRIVATE uint64_t *vms__new_table(vms_space_t *s, vms__reserve_t *r, int lev
 
 /* >>impl-cursor */
 
+/* The one descent through existing tables toward lin's entry at level `target`: from table
+ * *t at level *l, stopping early at an unused entry or a leaf. Each table it enters goes in
+ * path[level] (path may be NULL). Returns the entry where it stopped; *l and *t say where. */
+VMS__PRIVATE VMS_ALWAYS_INLINE uint64_t vms__descend_at(const vms_space_t *s, uint64_t lin,
+                                                         int target, int *l, uint64_t **t,
+                                                         uint64_t **path) {
+    const uintptr_t dm = s->direct_map; /* in registers: the path's stores alias memory */
+    int lv = *l;
+    uint64_t *tb = *t, e;
+    for (;;) {
+        e = tb[vms_addr_index(lin, lv)];
+        if (lv <= target || !vms_pte_is_used(e) || vms_pte_is_leaf(e, lv)) break;
+        tb = (uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
+        lv--;
+        if (path) path[lv] = tb;
+    }
+    *l = lv;
+    *t = tb;
+    return e;
+}
+
 /* Move the cursor to lin address nva, dropping the tables of its path that do not cover it. */
 VMS__PRIVATE void vms__move(vms_cursor_t *c, uint64_t nva) {
     int l = c->level, top = c->space->levels;
@@ -1525,13 +1546,11 @@ VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va) {
 /* Descend from the cursor's lowest table through existing tables as far as `target`.
  * Returns the entry for va at the level reached (c->level); 0 if unused there. */
 VMS__PRIVATE uint64_t vms__descend(vms_cursor_t *c, int target) {
-    for (;;) {
-        int l = c->level;
-        uint64_t e = c->path[l][vms_addr_index(c->va, l)];
-        if (l <= target || !vms_pte_is_used(e) || vms_pte_is_leaf(e, l)) return e;
-        c->path[l - 1] = vms__tbl(c->space, vms_pte_table_pa(e));
-        c->level = l - 1;
-    }
+    int l = c->level;
+    uint64_t *t = c->path[l];
+    uint64_t e = vms__descend_at(c->space, c->va, target, &l, &t, c->path);
+    c->level = l;
+    return e;
 }
 
 VMS__PRIVATE void vms__fill_mapping(const vms_space_t *s, uint64_t lin, uint64_t e, int l,
@@ -2291,8 +2310,23 @@ VMS_API int vms_space_destroy(vms_space_t *s) {
 VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len,
                           vms_prop_t prop, uint32_t flags) {
     vms_cursor_t c;
-    int err = vms_cursor_open(&c, s, va, len);
+    int err = vms_space_check_map(s, va, pa, len, prop, flags);
     if (err) return err;
+    /* One page into an empty slot under tables that exist, as a fault handler maps: a
+     * descent from the root and a store. Nothing to flush, so no cursor. */
+    if (!(flags & VMS_MAP_REPLACE)) {
+        uint64_t lin = vms__lin(s, va), *t = vms__tbl(s, s->root_pa);
+        int L = vms_page_level(len), l = s->levels; /* what vms__fit_level picks for one page */
+        if (L && L <= vms__max_level(flags) && !((lin | pa) & (len - 1u)) &&
+            !vms_pte_is_used(vms__descend_at(s, lin, L, &l, &t, NULL)) && l == L) {
+            t[vms_addr_index(lin, L)] = pa | vms__prop_bits(s, prop, L);
+            vms__meta(s, t)->children++;
+            s->mapped_bytes[L - 1] += VMS__SIZE(L);
+            VMS__CHECK_TABLE(s, t, L);
+            return VMS_OK;
+        }
+    }
+    vms__cursor_init_lin(&c, s, vms__lin(s, va), vms__lin(s, va) + len);
     err = vms_cursor_map_range(&c, pa, len, prop, flags);
     vms_cursor_close(&c);
     return err;
