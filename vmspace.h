@@ -654,8 +654,12 @@ VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out);
 /* Map one page of `size` bytes at the current address to pa, then advance past it.
  * @return VMS_OK, VMS_ERR_PAGESIZE, VMS_ERR_ALIGN, VMS_ERR_RANGE, VMS_ERR_PHYS,
  *         VMS_ERR_FLAGS, VMS_ERR_CACHE, VMS_ERR_EXIST, VMS_ERR_NOMEM. */
-VMS_NODISCARD VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size,
-                                         vms_prop_t prop, uint32_t flags);
+VMS_NODISCARD VMS_INLINE int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size,
+                                            vms_prop_t prop, uint32_t flags);
+/* Every case of vms_cursor_map; the inline part takes only the next small page of a table
+ * already on the path. */
+VMS_NODISCARD VMS_API int vms__cursor_map_slow(vms_cursor_t *c, uint64_t pa, uint64_t size,
+                                               vms_prop_t prop, uint32_t flags);
 /* Map [va, va + len) from the current address to [pa, pa + len) with the largest pages
  * allowed, then advance to va + len. Errors as vms_space_map, plus VMS_ERR_RANGE. */
 VMS_NODISCARD VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len,
@@ -670,6 +674,32 @@ VMS_NODISCARD VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len,
                                                   vms_mapping_t *done);
 /* Protect every mapping in [va, va + len) from the current address; advance to va + len. */
 VMS_NODISCARD VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop);
+
+/* The fast case of vms_cursor_map, inline: a 4 KiB page into an empty slot of the level-1
+ * table on the cursor's path, not its last slot (so the cursor stays in that table), with
+ * the property the space encoded last. Anything else, and every debug build (which checks
+ * each change), goes out of line, which decides every error. */
+VMS_INLINE int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
+                              uint32_t flags) {
+#ifndef VMSPACE_DEBUG
+    vms_space_t *s = c->space;
+    uint64_t va = c->va, *t = c->path[1];
+    unsigned i = vms_addr_index(va, 1);
+    if (size == VMS_PAGE_4K && !flags && c->level == 1 && i != 511u && va < c->end &&
+        !((va | pa) & (VMS_PAGE_4K - 1u)) && pa < s->phys_limit - VMS_PAGE_4K &&
+        s->enc_key == ((uint64_t)prop << 8 | 1u) && !vms_prop_check(prop) &&
+        c->tables_seen == s->tables_freed && !vms_pte_is_used(t[i])) {
+        t[i] = pa | s->enc_bits;
+        ((vms_table_meta_t *)(s->prov.meta_map +
+                              (((uintptr_t)t - s->direct_map) >> 12) * sizeof(vms_table_meta_t)))
+            ->children++;
+        s->mapped_bytes[0] += VMS_PAGE_4K;
+        c->va = va + VMS_PAGE_4K;
+        return VMS_OK;
+    }
+#endif
+    return vms__cursor_map_slow(c, pa, size, prop, flags);
+}
 
 /* >>translate --------------------------------------------------------------------------- */
 
@@ -1918,8 +1948,8 @@ VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms
     return err;
 }
 
-VMS_API int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
-                           uint32_t flags) {
+VMS_API int vms__cursor_map_slow(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_prop_t prop,
+                                 uint32_t flags) {
     int L = vms_page_level(size), err;
     if (!L) return VMS_ERR_PAGESIZE;
     if ((c->va | pa) & (size - 1u)) return VMS_ERR_ALIGN;

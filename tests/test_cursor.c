@@ -288,3 +288,48 @@ Test(cursor, map_range_protect_unmap) {
     vt_expect_unmapped(&sp, 2 * G1);
     cr_expect(eq(u64, vt_mapped_total(&sp), G1));
 }
+
+/* Page after page into one cursor, as a fault handler or a loader maps: across table
+ * boundaries, into slots already used, with a changing property and with bad arguments in
+ * the middle. Each call does what a lone call would; a refused one changes nothing. */
+Test(cursor, map_page_by_page) {
+    const uint64_t base = 4 * M2 - 8 * K4, n = 1040, pa0 = 0x7000000;
+    cr_assert(eq(int, vms_space_map(&sp, base + 20 * K4, 0x100000, K4, VMS_R, 0), VMS_OK));
+    vms_cursor_t c;
+    cr_assert(eq(int, vms_cursor_open(&c, &sp, base, n * K4), VMS_OK));
+    for (uint64_t k = 0; k < n; k++) {
+        vms_prop_t prop = k % 300 < 150 ? VMS_RW : VMS_R | VMS_USER;
+        if (k == 20) {
+            cr_expect(eq(int, vms_cursor_map(&c, pa0 + k * K4, K4, prop, 0), VMS_ERR_EXIST));
+            cr_expect(eq(u64, vms_cursor_addr(&c), base + k * K4), "a refused map moved");
+            cr_assert(eq(int, vms_cursor_jump(&c, base + (k + 1) * K4), VMS_OK));
+            continue;
+        }
+        if (k == 40) {
+            cr_expect(eq(int, vms_cursor_map(&c, pa0 + k * K4 + 8, K4, prop, 0), VMS_ERR_ALIGN));
+            cr_expect(eq(int, vms_cursor_map(&c, pa0, K4, prop | 0x800u, 0), VMS_ERR_FLAGS));
+            cr_expect(eq(int, vms_cursor_map(&c, sp.phys_limit, K4, prop, 0), VMS_ERR_PHYS));
+            cr_expect(eq(int, vms_cursor_map(&c, pa0, K4, prop, 0x80000000u), VMS_ERR_FLAGS));
+        }
+        cr_assert(eq(int, vms_cursor_map(&c, pa0 + k * K4, K4, prop, 0), VMS_OK), "page %llu",
+                  VT_ULL(k));
+    }
+    cr_expect(eq(int, vms_cursor_map(&c, pa0, K4, VMS_RW, 0), VMS_ERR_RANGE), "past the end");
+    vms_cursor_close(&c);
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t va = base + k * K4;
+        if (k == 20)
+            vt_expect_page(&sp, va, va, 0x100000, K4, VMS_R);
+        else
+            vt_expect_page(&sp, va, va, pa0 + k * K4, K4,
+                           k % 300 < 150 ? VMS_RW : VMS_R | VMS_USER);
+    }
+    cr_expect(eq(sz, vt_count_mappings(&sp), n));
+    cr_expect(eq(u64, vt_stats(&sp).mapped_bytes[0], n * K4));
+    /* The last page below the physical limit is accepted, in the middle of a table too. */
+    cr_assert(eq(int, vms_cursor_open(&c, &sp, 64 * M2 + 5 * K4, K4), VMS_OK));
+    cr_expect(eq(int, vms_space_map(&sp, 64 * M2, 0, K4, VMS_R, 0), VMS_OK));
+    cr_expect(eq(int, vms_cursor_map(&c, sp.phys_limit - K4, K4, VMS_R, 0), VMS_OK));
+    vms_cursor_close(&c);
+    vt_expect_page(&sp, 64 * M2 + 5 * K4, 64 * M2 + 5 * K4, sp.phys_limit - K4, K4, VMS_R);
+}
