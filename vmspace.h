@@ -2364,8 +2364,24 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
 
 VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     vms_cursor_t c;
-    int err = vms_cursor_open(&c, s, va, len);
+    int err = vms_cursor_open(&c, s, va, len), L = vms_page_level(len);
     if (err) return err;
+    /* Exactly one page, as a fault path or a driver unmaps: descend, clear, flush it; no plan
+     * (nothing is split, nothing allocated). */
+    if (L && !(c.va & (len - 1u))) {
+        uint64_t e = vms__descend(&c, L), *t = c.path[L];
+        if (c.level == L && vms_pte_is_used(e) && vms_pte_is_leaf(e, L)) {
+            t[vms_addr_index(c.va, L)] = 0;
+            vms__meta(s, t)->children--;
+            s->mapped_bytes[L - 1] -= len;
+            s->generation++;
+            vms__flush_record(&c, c.va, len, vms_pte_global(e));
+            vms__prune(&c, L);
+            VMS__CHECK_SPAN(s, c.va, c.va + len);
+            vms_cursor_close(&c);
+            return VMS_OK;
+        }
+    }
     err = vms_cursor_unmap(&c, len, NULL);
     vms_cursor_close(&c);
     return err;
