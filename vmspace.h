@@ -1556,10 +1556,23 @@ VMS__PRIVATE void vms__cursor_sync(vms_cursor_t *c) {
     }
 }
 
+/* Descend from the cursor's lowest table through existing tables as far as `target`.
+ * Returns the entry for va at the level reached (c->level); 0 if unused there. */
+VMS__PRIVATE uint64_t vms__descend(vms_cursor_t *c, int target) {
+    int l = c->level;
+    uint64_t *t = c->path[l];
+    uint64_t e = vms__descend_at(c->space, c->va, target, &l, &t, c->path);
+    c->level = l;
+    return e;
+}
+
 VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len) {
     int err = vms_space_check_range(s, va, len);
     if (err) return err;
     vms__cursor_init_lin(c, s, vms__lin(s, va), vms__lin(s, va) + len);
+    /* A cursor over one small page (a fault handler's open, map, close) goes down the
+     * existing tables now, so that vms_cursor_map takes its inline case. */
+    if (len == VMS_PAGE_4K) (void)vms__descend(c, 1);
     return VMS_OK;
 }
 
@@ -1571,16 +1584,6 @@ VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va) {
     if (lin < c->start || lin >= c->end) return VMS_ERR_RANGE;
     vms__move(c, lin);
     return VMS_OK;
-}
-
-/* Descend from the cursor's lowest table through existing tables as far as `target`.
- * Returns the entry for va at the level reached (c->level); 0 if unused there. */
-VMS__PRIVATE uint64_t vms__descend(vms_cursor_t *c, int target) {
-    int l = c->level;
-    uint64_t *t = c->path[l];
-    uint64_t e = vms__descend_at(c->space, c->va, target, &l, &t, c->path);
-    c->level = l;
-    return e;
 }
 
 VMS__PRIVATE void vms__fill_mapping(const vms_space_t *s, uint64_t lin, uint64_t e, int l,
@@ -2364,8 +2367,9 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
 
 VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     vms_cursor_t c;
-    int err = vms_cursor_open(&c, s, va, len), L = vms_page_level(len);
+    int err = vms_space_check_range(s, va, len), L = vms_page_level(len);
     if (err) return err;
+    vms__cursor_init_lin(&c, s, vms__lin(s, va), vms__lin(s, va) + len);
     /* Exactly one page, as a fault path or a driver unmaps: descend, clear, flush it; no plan
      * (nothing is split, nothing allocated). */
     if (L && !(c.va & (len - 1u))) {
