@@ -1055,17 +1055,13 @@ VMS_API const char *vms_strerror(int err) {
 #define VMS__LEAF_ENTRY (VMS_PTE_P | VMS_PTE_PS)
 
 /* The A and D bits of e, which a rewrite of the entry keeps. */
-VMS__PRIVATE uint64_t vms__pte_ad(uint64_t e) { return e & (VMS_PTE_A | VMS_PTE_D); }
 
 /* Changes a CPU must be told of: a lost right (P, RW, US), a gained XD, or any change of the
  * cache bits or of G. Adding rights needs no flush (the CPU refetches on the fault). */
-VMS__PRIVATE uint64_t vms__pte_weak_bits(uint64_t old, uint64_t neu, int level) {
-    uint64_t pat = level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE;
-    return (old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) | (neu & ~old & VMS_PTE_XD) |
-           ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat));
-}
 VMS__PRIVATE bool vms__pte_weakens(uint64_t old, uint64_t neu, int level) {
-    return vms__pte_weak_bits(old, neu, level) != 0;
+    uint64_t pat = level == 1 ? VMS_PTE_PAT_4K : VMS_PTE_PAT_HUGE;
+    return ((old & ~neu & (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US)) | (neu & ~old & VMS_PTE_XD) |
+            ((old ^ neu) & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_G | pat))) != 0;
 }
 
 /* The bits of a leaf at `level` that a protect keeps: its frame and its A/D bits. */
@@ -1917,19 +1913,22 @@ VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, 
     return err ? err : vms__check_map_args(s, pa, len, prop, flags);
 }
 
+/* A new leaf for pa with prop in the empty slot for lin of t, a table at level L. */
+VMS__PRIVATE VMS_ALWAYS_INLINE void vms__put_leaf(vms_space_t *s, uint64_t *t, uint64_t lin,
+                                                  int L, uint64_t pa, vms_prop_t prop) {
+    t[vms_addr_index(lin, L)] = pa | vms__prop_bits(s, prop, L);
+    vms__meta(s, t)->children++;
+    s->mapped_bytes[L - 1] += VMS__SIZE(L);
+    VMS__CHECK_TABLE(s, t, L);
+}
+
 /* One leaf at level L where its table is on the path (or reachable without allocating) and
  * the slot is empty: a store, nothing to plan. */
 VMS__PRIVATE VMS_ALWAYS_INLINE bool vms__map_leaf_fast(vms_cursor_t *c, uint64_t pa, int L,
                                                     vms_prop_t prop) {
     uint64_t e = vms__descend(c, L);
-    vms_space_t *s = c->space;
-    uint64_t *t;
     if (c->level != L || vms_pte_is_used(e)) return false;
-    t = c->path[L];
-    t[vms_addr_index(c->va, L)] = pa | vms__prop_bits(s, prop, L);
-    vms__meta(s, t)->children++;
-    s->mapped_bytes[L - 1] += VMS__SIZE(L);
-    VMS__CHECK_TABLE(s, t, L);
+    vms__put_leaf(c->space, c->path[L], c->va, L, pa, prop);
     vms__move(c, c->va + VMS__SIZE(L));
     return true;
 }
@@ -2352,10 +2351,7 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
         int L = vms_page_level(len), l = s->levels; /* what vms__fit_level picks for one page */
         if (L && L <= vms__max_level(flags) && !((lin | pa) & (len - 1u)) &&
             !vms_pte_is_used(vms__descend_at(s, lin, L, &l, &t, NULL)) && l == L) {
-            t[vms_addr_index(lin, L)] = pa | vms__prop_bits(s, prop, L);
-            vms__meta(s, t)->children++;
-            s->mapped_bytes[L - 1] += VMS__SIZE(L);
-            VMS__CHECK_TABLE(s, t, L);
+            vms__put_leaf(s, t, lin, L, pa, prop);
             return VMS_OK;
         }
     }
