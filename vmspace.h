@@ -44,6 +44,10 @@
  *   VMS_ASSERT(c)           assertion used under VMSPACE_DEBUG (default: trap on failure).
  *   VMSPACE_NODISCARD       1 or 0: warn when an error code is dropped (default: on for
  *                           clang, C++17 and C23, where (void) silences it; off for gcc C).
+ *   VMSPACE_NO_THREADS      single-threaded program: no atomics, no locks; concurrent
+ *                           spaces are refused (implied by compilers without __atomic).
+ *   VMSPACE_RELAX()         what a thread waiting for a lock does after spinning a while
+ *                           (default: sched_yield() in hosted builds, a pause otherwise).
  *
  * SHARED CONTRACT (applies to every function unless its comment says otherwise)
  *   - NULL: pointers to spaces, cursors and outputs must be non-NULL and spaces
@@ -56,10 +60,30 @@
  *   - Bad input returns its own negative vms_err and changes nothing. Running out of
  *     page-table frames returns VMS_ERR_NOMEM and leaves the tables exactly as they were.
  *   - Saved images are hostile until validated (see vms_space_load).
- *   - A space is not thread-safe: the caller serialises operations on one space.
+ *   - Threads: a space made with vms_space_desc_t.concurrent may be used by any number of
+ *     threads at once (see THREADS below); any other space is the caller's to serialise.
  *
- * vmspace DOES NOT: load CR3, execute invlpg or send IPIs (those are hooks you supply),
- * manage the frames you map (it maps physical addresses, it does not own them), or lock.
+ * THREADS (a concurrent space)
+ *   - Every operation may be called from any thread at any time. Mutations (cursors, map,
+ *     unmap, protect, activation, enumerate, dump, save, check) serialise on the space's
+ *     lock: a cursor holds it from open to close, so a thread must not call any of them on
+ *     the same space while it holds a cursor there (vms_cursor_try_open returns
+ *     VMS_ERR_BUSY instead of waiting).
+ *   - Readers take no lock and never wait: vms_translate, vms_swtlb_translate,
+ *     vms_translate_access, vms_space_query and the copy functions run beside any mutation
+ *     and return the translation from before it or from after it, never a torn entry.
+ *   - Removed tables go back to the provider only after every reader that might still walk
+ *     them has left: bracket translate and software-TLB calls with vms_read_enter/leave (one
+ *     pair may cover many calls), and give the space a reclaim hook (vms_reclaim_t; a stock
+ *     one over liburcu is in vmspace_urcu.h). Query and the copy functions bracket
+ *     themselves. Without a hook, tables are freed at once: then no thread may translate
+ *     while another unmaps.
+ *   - Every store to a live entry is one atomic 64-bit store, and unmap, protect and replace
+ *     change live leaves with exchange or compare-and-swap, so accessed and dirty bits a CPU
+ *     sets meanwhile are kept.
+ *
+ * vmspace DOES NOT: load CR3, execute invlpg or send IPIs (those are hooks you supply), or
+ * manage the frames you map (it maps physical addresses, it does not own them).
  *
  * EXAMPLE
  *     vms_space_t sp;
@@ -154,6 +178,13 @@ extern "C" {
 #error "VMSPACE_MAX_CPUS must be between 1 and 64"
 #endif
 
+/* Atomics and locks for concurrent spaces (GNU __atomic builtins, also in C++). */
+#if !defined(VMSPACE_NO_THREADS) && (defined(__GNUC__) || defined(__clang__))
+#define VMS__THREADS 1
+#else
+#define VMS__THREADS 0
+#endif
+
 /* >>errors ------------------------------------------------------------------------------ */
 
 /* Every failing call returns one of these negative codes; VMS_OK is 0. */
@@ -177,7 +208,7 @@ extern "C" {
     X(ARG, "invalid argument: null pointer or missing hook")                          \
     X(IO, "file read or write failed")                                                \
     X(FORMAT, "not a saved vmspace file, or a corrupt one")                           \
-    X(BUSY, "a live lease covers part of the range")                                  \
+    X(BUSY, "a live lease or another thread's cursor holds part of the range")        \
     X(CONFLICT, "the lease would overlap a conflicting lease")                        \
     X(STALE, "lease handle is stale or forged")                                       \
     X(PERM, "the range lacks the rights the lease needs")                             \
@@ -391,6 +422,98 @@ VMS_INLINE bool vms_pte_executable(uint64_t e) { return !(e & VMS_PTE_XD); }
 /* The entry is global (G): PCID switches and CR3 loads keep its translation. */
 VMS_INLINE bool vms_pte_global(uint64_t e) { return (e & VMS_PTE_G) != 0; }
 
+/* How the library touches an entry another thread may be using: one 64-bit atomic access
+ * (a plain mov on x86, so a walk costs what it did). A reader's load is an acquire, so a
+ * table it reaches is seen as it was when its entry was stored (with release). Plain
+ * accesses under VMSPACE_NO_THREADS. */
+VMS_INLINE uint64_t vms__pte_get(const uint64_t *p) {
+#if VMS__THREADS
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#else
+    return *p;
+#endif
+}
+VMS_INLINE void vms__pte_set(uint64_t *p, uint64_t e) {
+#if VMS__THREADS
+    __atomic_store_n(p, e, __ATOMIC_RELEASE);
+#else
+    *p = e;
+#endif
+}
+
+/* The lock of a concurrent space (and of its owner). Test and test-and-set: a waiter spins
+ * on a plain load (its cache line stays shared) and yields after a while, since pure
+ * spinning with more threads than cores wastes whole time slices. */
+#ifndef VMSPACE_RELAX
+#if VMS__THREADS && !defined(VMSPACE_NO_STDLIB) && (defined(__unix__) || defined(__APPLE__))
+#include <sched.h>
+#define VMSPACE_RELAX() ((void)sched_yield())
+#elif defined(__x86_64__) || defined(__i386__)
+#define VMSPACE_RELAX() __builtin_ia32_pause()
+#else
+#define VMSPACE_RELAX() ((void)0)
+#endif
+#endif
+
+VMS_INLINE bool vms__trylock(uint32_t *w) {
+#if VMS__THREADS
+    return !__atomic_load_n(w, __ATOMIC_RELAXED) && !__atomic_exchange_n(w, 1u, __ATOMIC_ACQUIRE);
+#else
+    (void)w;
+    return true;
+#endif
+}
+
+VMS_INLINE void vms__lock(uint32_t *w) {
+#if VMS__THREADS
+    unsigned spins = 0;
+    while (!vms__trylock(w)) {
+        if (++spins < 256u) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            VMSPACE_RELAX();
+        }
+    }
+#else
+    (void)w;
+#endif
+}
+
+VMS_INLINE void vms__unlock(uint32_t *w) {
+#if VMS__THREADS
+    __atomic_store_n(w, 0u, __ATOMIC_RELEASE);
+#else
+    (void)w;
+#endif
+}
+
+/* A read-modify-write of a live leaf in a concurrent space: the accessed and dirty bits a
+ * CPU sets between the read and the write are not lost. */
+VMS_INLINE uint64_t vms__pte_xchg(uint64_t *p, uint64_t e) {
+#if VMS__THREADS
+    return __atomic_exchange_n(p, e, __ATOMIC_ACQ_REL);
+#else
+    uint64_t old = *p;
+    *p = e;
+    return old;
+#endif
+}
+/* Store neu if *p still holds *old; else put the current value in *old. */
+VMS_INLINE bool vms__pte_cas(uint64_t *p, uint64_t *old, uint64_t neu) {
+#if VMS__THREADS
+    return __atomic_compare_exchange_n(p, old, neu, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+#else
+    if (*p != *old) {
+        *old = *p;
+        return false;
+    }
+    *p = neu;
+    return true;
+#endif
+}
+
 /* >>provider ---------------------------------------------------------------------------- */
 
 /* Per-table-page metadata, one 8-byte slot per frame, found by physical address through the
@@ -491,6 +614,21 @@ typedef void (*vms_flush_fn)(void *user, const vms_flush_batch_t *batch, uint64_
 /* Called to switch a CPU to a space: load `cr3` on CPU `cpu`. */
 typedef void (*vms_load_cr3_fn)(void *user, int cpu, uint64_t cr3);
 
+/* When a table a concurrent space removed may go back to the provider: once every thread
+ * that might still be walking it has left its read section (a grace period, as RCU calls
+ * it). The hook says what a read section and a grace period are: liburcu's (vmspace_urcu.h),
+ * a kernel's RCU or epochs. Every hook may be called from any thread. */
+typedef struct vms_reclaim_s {
+    void (*read_enter)(void *user); /* enter a read section (they nest) */
+    void (*read_leave)(void *user);
+    /* Call done(ctx, list) once every read section open now has been left; at once if
+     * none can be. done may run on any thread; it does not block. */
+    void (*retire)(void *user, void (*done)(void *ctx, uint64_t list), void *ctx,
+                   uint64_t list);
+    void (*barrier)(void *user); /* wait until every promised done() has run */
+    void *user;
+} vms_reclaim_t;
+
 /* >>space ------------------------------------------------------------------------------- */
 
 struct vms_machine_s;
@@ -510,6 +648,9 @@ typedef struct vms_space_desc_s {
                                      * maps beyond it fail with VMS_ERR_PHYS. */
     struct vms_machine_s *machine;  /* the CPUs it runs on (see vms_machine_t); NULL = none:
                                      * it cannot be activated until vms_space_attach */
+    bool concurrent;                /* many threads use it (see THREADS at the top) */
+    const vms_reclaim_t *reclaim;   /* concurrent spaces: when removed tables are freed;
+                                     * NULL = at once (no reader may walk meanwhile) */
 } vms_space_desc_t;
 
 typedef struct vms_space_s {
@@ -542,6 +683,11 @@ typedef struct vms_space_s {
     uint64_t pcid_stale;              /* CPUs whose cached PCID entries missed a flush */
     uint16_t pcids[VMSPACE_MAX_CPUS]; /* 0 = none on that CPU */
     uint64_t pcid_epoch[VMSPACE_MAX_CPUS];
+    /* Threads (a concurrent space). */
+    bool concurrent;
+    uint32_t lock;         /* serialises mutations: 0 free, 1 held */
+    vms_reclaim_t reclaim; /* all NULL: free at once */
+    uint64_t reclaimed;    /* tables whose grace period ended, to free under the lock */
 } vms_space_t;
 
 /* One mapping: a leaf page. */
@@ -601,6 +747,14 @@ VMS_INLINE uint64_t *vms_space_table(const vms_space_t *s, uint64_t pa) {
 }
 /* Validate a range for this space: VMS_OK or the specific range error. */
 VMS_NODISCARD VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t len);
+/* A read section of a concurrent space's reclaim hook (nothing without one): tables a
+ * translate inside it reaches are not freed before it is left. */
+VMS_INLINE void vms_read_enter(const vms_space_t *s) {
+    if (s->reclaim.read_enter) s->reclaim.read_enter(s->reclaim.user);
+}
+VMS_INLINE void vms_read_leave(const vms_space_t *s) {
+    if (s->reclaim.read_leave) s->reclaim.read_leave(s->reclaim.user);
+}
 /* Validate every argument of vms_space_map (not whether the range is free): VMS_OK or the
  * error vms_space_map would return for them. */
 VMS_NODISCARD VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa,
@@ -621,6 +775,7 @@ typedef struct vms_cursor_s {
     uint64_t *path[VMS_MAX_LEVELS + 1]; /* path[l] = table at level l covering va, for
                                          * l >= level */
     uint64_t tables_seen;       /* space->tables_freed when path[] was last valid */
+    bool locked;                /* holds its concurrent space's lock until closed */
     vms_flush_batch_t batch;
 } vms_cursor_t;
 
@@ -632,10 +787,15 @@ VMS_INLINE uint64_t vms_cursor_addr(const vms_cursor_t *c) {
     return (c->va ^ sign) - sign; /* sign-extend from bit bits-1 */
 }
 
-/* Open a cursor over [va, va + len). @return VMS_OK or a range error. */
+/* Open a cursor over [va, va + len). In a concurrent space it waits for the space's lock
+ * and holds it until closed. @return VMS_OK or a range error. */
 VMS_NODISCARD VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va,
                                           uint64_t len);
-/* Dispatch the gathered flush (if any) and release deferred table pages. */
+/* vms_cursor_open that never waits. @return as vms_cursor_open, or VMS_ERR_BUSY when
+ * another cursor of a concurrent space holds its lock. */
+VMS_NODISCARD VMS_API int vms_cursor_try_open(vms_cursor_t *c, vms_space_t *s, uint64_t va,
+                                              uint64_t len);
+/* Dispatch the gathered flush (if any), release deferred table pages and the lock. */
 VMS_API void vms_cursor_close(vms_cursor_t *c);
 /* Dispatch the flush now without closing (grouping point for callers). */
 VMS_API void vms_cursor_flush(vms_cursor_t *c);
@@ -689,7 +849,7 @@ VMS_INLINE int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_p
         !((va | pa) & (VMS_PAGE_4K - 1u)) && pa < s->phys_limit - VMS_PAGE_4K &&
         s->enc_key == ((uint64_t)prop << 8 | 1u) && !vms_prop_check(prop) &&
         c->tables_seen == s->tables_freed && !vms_pte_is_used(t[i])) {
-        t[i] = pa | s->enc_bits;
+        vms__pte_set(&t[i], pa | s->enc_bits);
         ((vms_table_meta_t *)(s->prov.meta_map +
                               (((uintptr_t)t - s->direct_map) >> 12) * sizeof(vms_table_meta_t)))
             ->children++;
@@ -703,6 +863,16 @@ VMS_INLINE int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_p
 
 /* >>translate --------------------------------------------------------------------------- */
 
+/* The space's generation as a reader sees it: read before a walk, so that a change the walk
+ * missed bumps it afterwards (changes bump it after their stores). */
+VMS_INLINE uint64_t vms__generation(const vms_space_t *s) {
+#if VMS__THREADS
+    return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE);
+#else
+    return s->generation;
+#endif
+}
+
 /* The one descent to the leaf mapping va: unrolled, one load per level, a present test at
  * each, a PS test where huge leaves can be; no calls, no loop. Returns the leaf's level (1,
  * 2 or 3) with va's physical address in *pa, or 0 if va is not canonical, not mapped, or
@@ -713,27 +883,27 @@ VMS_INLINE int vms__leaf_walk(const vms_space_t *s, uint64_t va, uint64_t *pa) {
     uint64_t e;
     if (VMS_UNLIKELY(s->levels == 5)) {
         if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 7) >> 7) != va)) return 0;
-        e = t[(va >> 48) & 511u];
+        e = vms__pte_get(&t[(va >> 48) & 511u]);
         if (!vms_pte_present(e)) return 0;
         t = (const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
     } else if (VMS_UNLIKELY((uint64_t)((int64_t)(va << 16) >> 16) != va)) {
         return 0;
     }
-    e = t[(va >> 39) & 511u];
+    e = vms__pte_get(&t[(va >> 39) & 511u]);
     if (!vms_pte_present(e)) return 0;
-    e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 30) & 511u];
+    e = vms__pte_get((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)) + ((va >> 30) & 511u));
     if (!vms_pte_present(e)) return 0;
     if (VMS_UNLIKELY(vms_pte_huge(e))) {
         *pa = vms_pte_leaf_pa(e, 3) | (va & (VMS_PAGE_1G - 1u));
         return 3;
     }
-    e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 21) & 511u];
+    e = vms__pte_get((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)) + ((va >> 21) & 511u));
     if (!vms_pte_present(e)) return 0;
     if (vms_pte_huge(e)) {
         *pa = vms_pte_leaf_pa(e, 2) | (va & (VMS_PAGE_2M - 1u));
         return 2;
     }
-    e = ((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)))[(va >> 12) & 511u];
+    e = vms__pte_get((const uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e)) + ((va >> 12) & 511u));
     if (!vms_pte_present(e)) return 0;
     *pa = vms_pte_leaf_pa(e, 1) | (va & (VMS_PAGE_4K - 1u));
     return 1;
@@ -863,7 +1033,7 @@ VMS_INLINE bool vms_swtlb_translate(vms_swtlb_t *t, uint64_t va, uint64_t *pa) {
     const vms_swtlb_entry_t *h;
     uint64_t p = 0;
     int l;
-    if (VMS_LIKELY(t->generation == t->space->generation)) {
+    if (VMS_LIKELY(t->generation == vms__generation(t->space))) {
         if (VMS_LIKELY(e->tag == va >> 12)) {
             *pa = va + e->base;
             return true;
@@ -1311,6 +1481,68 @@ VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int 
 #define VMS__CHECK_TABLE(s, t, l) ((void)0)
 #endif
 
+/* >>impl-lock: the space's lock itself is vms__lock (see >>pte); the rest of its rules. */
+
+/* Bump the generation after the stores of a change (one writer: the lock holder). */
+VMS__PRIVATE void vms__generation_bump(vms_space_t *s) {
+#if VMS__THREADS
+    __atomic_store_n(&s->generation, s->generation + 1u, __ATOMIC_RELEASE);
+#else
+    s->generation++;
+#endif
+}
+
+/* Free tables whose grace period ended (under the lock, or with no other thread left). */
+VMS__PRIVATE void vms__free_reclaimed(vms_space_t *s) {
+    uint64_t pa;
+#if VMS__THREADS
+    if (!__atomic_load_n(&s->reclaimed, __ATOMIC_RELAXED)) return;
+    pa = __atomic_exchange_n(&s->reclaimed, 0, __ATOMIC_ACQUIRE);
+#else
+    pa = s->reclaimed;
+    s->reclaimed = 0;
+#endif
+    while (pa) {
+        uint64_t next;
+        VMS_MEMCPY(&next, vms__meta(s, vms__tbl(s, pa)), 8);
+        s->prov.free_frame(s->prov.user, pa);
+        pa = next;
+    }
+}
+
+/* The reclaim hook's done(): a list whose grace period ended joins the space's list of
+ * tables to free. Lock-free (it may run on any thread, beside a cursor). */
+VMS__PRIVATE void vms__reclaim_done(void *ctx, uint64_t list) {
+    vms_space_t *s = (vms_space_t *)ctx;
+    uint64_t tail = list, next, head;
+    for (;;) { /* the list's last table takes the old head as its link */
+        VMS_MEMCPY(&next, vms__meta(s, vms__tbl(s, tail)), 8);
+        if (!next) break;
+        tail = next;
+    }
+#if VMS__THREADS
+    head = __atomic_load_n(&s->reclaimed, __ATOMIC_RELAXED);
+    do {
+        VMS_MEMCPY(vms__meta(s, vms__tbl(s, tail)), &head, 8);
+    } while (!__atomic_compare_exchange_n(&s->reclaimed, &head, list, true, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+#else
+    head = s->reclaimed;
+    VMS_MEMCPY(vms__meta(s, vms__tbl(s, tail)), &head, 8);
+    s->reclaimed = list;
+#endif
+}
+
+VMS__PRIVATE void vms__space_lock(vms_space_t *s) {
+    if (s->concurrent) vms__lock(&s->lock);
+}
+VMS__PRIVATE void vms__space_unlock(vms_space_t *s) {
+    if (s->concurrent) {
+        vms__free_reclaimed(s);
+        vms__unlock(&s->lock);
+    }
+}
+
 /* >>impl-walk */
 
 /* The one whole-tree walker: every walk over tables (drop a subtree, adopt a loaded image,
@@ -1412,9 +1644,11 @@ VMS__PRIVATE void vms__flush_record(vms_cursor_t *c, uint64_t lin, uint64_t len,
     }
 }
 
-/* Free a table page after the flush that covers it has been dispatched. */
+/* Free a table page after the flush that covers it has been dispatched (and, in a
+ * concurrent space, after the grace period). Linked through its metadata slot, since a
+ * reader may still read every entry of the table until then. */
 VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t) {
-    VMS_MEMCPY(t, &c->batch.deferred_head, 8);
+    VMS_MEMCPY(vms__meta(c->space, t), &c->batch.deferred_head, 8);
     c->batch.deferred_head = vms__pa_of(c->space, t);
     c->space->table_pages--;
     /* Other cursors re-walk; this one keeps its path right itself. */
@@ -1430,15 +1664,25 @@ VMS_API void vms_cursor_flush(vms_cursor_t *c) {
         /* CPUs where the space is not active got no flush: their PCID entries are stale. */
         s->pcid_stale |= ~s->active_cpus;
     }
+    if (b->deferred_head && s->reclaim.retire) {
+        s->reclaim.retire(s->reclaim.user, vms__reclaim_done, s, b->deferred_head);
+        b->deferred_head = 0;
+    }
     while (b->deferred_head) {
         uint64_t pa = b->deferred_head;
-        VMS_MEMCPY(&b->deferred_head, vms__tbl(s, pa), 8);
+        VMS_MEMCPY(&b->deferred_head, vms__meta(s, vms__tbl(s, pa)), 8);
         s->prov.free_frame(s->prov.user, pa);
     }
     vms__batch_reset(b);
 }
 
-VMS_API void vms_cursor_close(vms_cursor_t *c) { vms_cursor_flush(c); }
+VMS_API void vms_cursor_close(vms_cursor_t *c) {
+    vms_cursor_flush(c);
+    if (c->locked) {
+        c->locked = false;
+        vms__space_unlock(c->space);
+    }
+}
 
 /* >>impl-reserve */
 
@@ -1511,7 +1755,7 @@ VMS__PRIVATE VMS_ALWAYS_INLINE uint64_t vms__descend_at(const vms_space_t *s, ui
     int lv = *l;
     uint64_t *tb = *t, e;
     for (;;) {
-        e = tb[vms_addr_index(lin, lv)];
+        e = vms__pte_get(&tb[vms_addr_index(lin, lv)]);
         if (lv <= target || !vms_pte_is_used(e) || vms_pte_is_leaf(e, lv)) break;
         tb = (uint64_t *)(dm + (uintptr_t)vms_pte_table_pa(e));
         lv--;
@@ -1540,7 +1784,21 @@ VMS__PRIVATE void vms__cursor_init_lin(vms_cursor_t *c, vms_space_t *s, uint64_t
     c->level = s->levels;
     c->path[s->levels] = vms__tbl(s, s->root_pa);
     c->tables_seen = s->tables_freed;
+    c->locked = false;
     vms__batch_reset(&c->batch);
+}
+
+/* vms__cursor_init_lin for a cursor that mutates: in a concurrent space it takes the lock
+ * (waiting, or failing with VMS_ERR_BUSY if `try`), released by vms_cursor_close. */
+VMS__PRIVATE int vms__cursor_begin(vms_cursor_t *c, vms_space_t *s, uint64_t start,
+                                   uint64_t end, bool try_only) {
+    if (s->concurrent) {
+        if (!try_only) vms__lock(&s->lock);
+        else if (!vms__trylock(&s->lock)) return VMS_ERR_BUSY;
+    }
+    vms__cursor_init_lin(c, s, start, end);
+    c->locked = s->concurrent;
+    return VMS_OK;
 }
 
 /* Another operation unhooked tables since this cursor last looked, so its path may hold
@@ -1562,14 +1820,24 @@ VMS__PRIVATE uint64_t vms__descend(vms_cursor_t *c, int target) {
     return e;
 }
 
-VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len) {
+VMS__PRIVATE int vms__cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len,
+                                  bool try_only) {
     int err = vms_space_check_range(s, va, len);
     if (err) return err;
-    vms__cursor_init_lin(c, s, vms__lin(s, va), vms__lin(s, va) + len);
+    err = vms__cursor_begin(c, s, vms__lin(s, va), vms__lin(s, va) + len, try_only);
+    if (err) return err;
     /* A cursor over one small page (a fault handler's open, map, close) goes down the
      * existing tables now, so that vms_cursor_map takes its inline case. */
     if (len == VMS_PAGE_4K) (void)vms__descend(c, 1);
     return VMS_OK;
+}
+
+VMS_API int vms_cursor_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len) {
+    return vms__cursor_open(c, s, va, len, false);
+}
+
+VMS_API int vms_cursor_try_open(vms_cursor_t *c, vms_space_t *s, uint64_t va, uint64_t len) {
+    return vms__cursor_open(c, s, va, len, true);
 }
 
 VMS_API int vms_cursor_jump(vms_cursor_t *c, uint64_t va) {
@@ -1653,10 +1921,15 @@ VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out) {
 #if defined(__GNUC__) || defined(__clang__)
 typedef uint64_t vms__v2 __attribute__((vector_size(16), aligned(8), may_alias));
 #endif
-VMS__PRIVATE void vms__store_run(uint64_t *t, uint64_t e, uint64_t step, uint64_t n) {
+VMS__PRIVATE void vms__store_run(uint64_t *t, uint64_t e, uint64_t step, uint64_t n,
+                                 bool shared) {
     uint64_t k = 0;
 #if defined(__GNUC__) || defined(__clang__)
     uint64_t m = n & ~(uint64_t)7;
+    if (VMS__THREADS && shared) { /* readers may be walking t: one atomic store per entry */
+        for (k = 0; k < n; k++, e += step) vms__pte_set(&t[k], e);
+        return;
+    }
     if (m) {
         vms__v2 a = {e, e + step}, inc = {2 * step, 2 * step};
         vms__v2 b = a + inc, c = b + inc, d = c + inc;
@@ -1681,10 +1954,17 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
     vms_space_t *s = c->space;
     uint64_t e = t[i], base = vms_pte_leaf_pa(e, l), sz = VMS__SIZE(l - 1);
     uint64_t *child = vms__new_table(s, r, l - 1, false);
-    uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
-    vms__store_run(child, ce | base, sz, VMS__ENTRIES);
+    uint64_t te = vms_pte_table_entry(vms__pa_of(s, child));
     vms__meta(s, child)->children = VMS__ENTRIES;
-    t[i] = vms_pte_table_entry(vms__pa_of(s, child));
+    for (;;) { /* the new table is filled before it is published */
+        uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
+        vms__store_run(child, ce | base, sz, VMS__ENTRIES, false);
+        if (!s->concurrent) {
+            t[i] = te;
+            break;
+        }
+        if (vms__pte_cas(&t[i], &e, te)) break; /* else a CPU set A or D: copy them too */
+    }
     s->mapped_bytes[l - 1] -= VMS__SIZE(l);
     s->mapped_bytes[l - 2] += VMS__SIZE(l);
     /* The CPU may hold the huge translation; Intel asks for an invalidation on a split. One
@@ -1755,13 +2035,16 @@ typedef struct vms__map_plan_s {
     vms_prop_t prop;
     int maxlvl;
     bool replace;
+    bool shared; /* concurrent space: a new table is published before it is filled, so it
+                  * must read as zeros from the start */
     uint64_t need[2];
 } vms__map_plan_t;
 
 /* A table the run from va will fill completely need not be zeroed first. Not with replace:
  * its loop reads every old slot, so the frame must hold no stale entries. */
 VMS__PRIVATE bool vms__fills_table(const vms__map_plan_t *p, uint64_t va, int L) {
-    return !p->replace && !(va & (VMS__SIZE(L + 1) - 1u)) && p->end - va >= VMS__SIZE(L + 1);
+    return !p->replace && !p->shared && !(va & (VMS__SIZE(L + 1) - 1u)) &&
+           p->end - va >= VMS__SIZE(L + 1);
 }
 
 /* Plan a map of the cursor's range [c->va, c->va + len). It walks a copy of the cursor's path
@@ -1777,6 +2060,7 @@ VMS__PRIVATE int vms__map_plan(const vms_cursor_t *c, uint64_t pa, uint64_t len,
     p->prop = prop;
     p->maxlvl = maxlvl;
     p->replace = replace;
+    p->shared = c->space->concurrent;
     p->need[0] = p->need[1] = 0;
     w.space = c->space;
     w.va = c->va;
@@ -1838,7 +2122,7 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
             } else {
                 bool full = l - 1 == L && vms__fills_table(p, va, L);
                 uint64_t *child = vms__new_table(s, r, l - 1, !full);
-                pt[pi] = vms_pte_table_entry(vms__pa_of(s, child));
+                vms__pte_set(&pt[pi], vms_pte_table_entry(vms__pa_of(s, child)));
                 vms__meta(s, pt)->children++;
                 c->path[l - 1] = child;
             }
@@ -1851,25 +2135,28 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
         e0 = vms__prop_bits(s, p->prop, L);
         if (!p->replace) {
             /* The plan proved every slot empty: this loop is the whole cost. */
-            vms__store_run(t + i, e0 | pa, sz, n);
+            vms__store_run(t + i, e0 | pa, sz, n, s->concurrent);
             vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + n);
         } else {
             unsigned added = 0;
+            bool changed = false;
             for (k = 0; k < n; k++) {
-                uint64_t old = t[i + k];
+                uint64_t neu = e0 | (pa + k * sz), old;
+                if (s->concurrent) old = vms__pte_xchg(&t[i + k], neu);
+                else old = t[i + k], t[i + k] = neu;
                 if (!vms_pte_is_used(old)) {
                     added++;
                 } else if (vms_pte_is_leaf(old, L)) {
-                    s->generation++;
+                    changed = true;
                     s->mapped_bytes[L - 1] -= sz;
                     vms__flush_record(c, va + k * sz, sz, vms_pte_global(old));
                 } else {
-                    s->generation++;
+                    changed = true;
                     vms__flush_record(c, va + k * sz, sz, true);
                     vms__drop_subtree(s, vms__tbl(s, vms_pte_table_pa(old)), L - 1, c);
                 }
-                t[i + k] = e0 | (pa + k * sz);
             }
+            if (changed) vms__generation_bump(s); /* after the stores: see vms__generation */
             vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + added);
         }
         s->mapped_bytes[L - 1] += n * sz;
@@ -1916,7 +2203,7 @@ VMS_API int vms_space_check_map(const vms_space_t *s, uint64_t va, uint64_t pa, 
 /* A new leaf for pa with prop in the empty slot for lin of t, a table at level L. */
 VMS__PRIVATE VMS_ALWAYS_INLINE void vms__put_leaf(vms_space_t *s, uint64_t *t, uint64_t lin,
                                                   int L, uint64_t pa, vms_prop_t prop) {
-    t[vms_addr_index(lin, L)] = pa | vms__prop_bits(s, prop, L);
+    vms__pte_set(&t[vms_addr_index(lin, L)], pa | vms__prop_bits(s, prop, L));
     vms__meta(s, t)->children++;
     s->mapped_bytes[L - 1] += VMS__SIZE(L);
     VMS__CHECK_TABLE(s, t, L);
@@ -2007,7 +2294,7 @@ VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     vms_space_t *s = c->space;
     while (l < s->levels && vms__meta(s, c->path[l])->children == 0) {
         uint64_t *parent = c->path[l + 1];
-        parent[vms_addr_index(c->va, l + 1)] = 0;
+        vms__pte_set(&parent[vms_addr_index(c->va, l + 1)], 0);
         vms__meta(s, parent)->children--;
         vms__defer_free(c, c->path[l]);
         l++;
@@ -2038,7 +2325,15 @@ VMS__PRIVATE int vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va, bo
     if ((any ^ all) & ~kept) return -1;
     neu = (any & kept) | pbits;
     if ((any & ~kept) == pbits) return 0;
-    for (k = 0; k < VMS__ENTRIES; k++) t[k] = (t[k] & kept) | pbits;
+    if (c->space->concurrent) {
+        for (k = 0; k < VMS__ENTRIES; k++) {
+            uint64_t old = t[k];
+            while (!vms__pte_cas(&t[k], &old, (old & kept) | pbits)) {
+            }
+        }
+    } else {
+        for (k = 0; k < VMS__ENTRIES; k++) t[k] = (t[k] & kept) | pbits;
+    }
     if (vms__pte_weakens(any, neu, 1))
         vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any | neu));
     return VMS__ENTRIES;
@@ -2115,7 +2410,13 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                     hit = neu != old;
                     weak = hit && vms__pte_weakens(old, neu, l);
                 }
-                if (hit) {
+                if (hit && s->concurrent) {
+                    /* A CPU may set A or D meanwhile: keep them (the rest is ours). */
+                    uint64_t cur = old;
+                    while (!vms__pte_cas(&t[i + k], &cur, p->unmap ? 0 : (cur & kept) | pbits)) {
+                    }
+                    changed++;
+                } else if (hit) {
                     t[i + k] = neu;
                     changed++;
                     if (p->unmap) weak = true;
@@ -2136,11 +2437,11 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                 vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children - changed);
                 s->mapped_bytes[l - 1] -= changed * sz;
                 if (done) *done += changed * sz;
-                s->generation++;
-                vms__prune(c, l);
+                vms__prune(c, l); /* a whole table unmapped disappears only here */
+                vms__generation_bump(s);
             } else if (changed) {
                 if (done) *done += changed * sz;
-                s->generation++;
+                vms__generation_bump(s);
             }
         }
         vms__move(c, va + n * sz < end ? va + n * sz : end);
@@ -2168,10 +2469,11 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop
         uint64_t *t = c->path[l];
         if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l) && len == VMS__SIZE(l) &&
             !(va & (len - 1u)) && vms__meta(s, t)->children > 1) {
-            t[vms_addr_index(va, l)] = 0;
+            if (s->concurrent) (void)vms__pte_xchg(&t[vms_addr_index(va, l)], 0);
+            else t[vms_addr_index(va, l)] = 0;
             vms__meta(s, t)->children--;
             s->mapped_bytes[l - 1] -= len;
-            s->generation++;
+            vms__generation_bump(s);
             if (done) *done += len;
             vms__flush_record(c, va, len, vms_pte_global(e));
             VMS__CHECK_TABLE(s, t, l);
@@ -2288,6 +2590,10 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     if (d.provider && (!d.provider->alloc_frame || !d.provider->free_frame)) return VMS_ERR_ARG;
     if (!d.phys_bits) d.phys_bits = VMS_PHYS_BITS;
     if (d.phys_bits < 32 || d.phys_bits > VMS_PHYS_BITS) return VMS_ERR_PHYS;
+    if (d.concurrent && !VMS__THREADS) return VMS_ERR_ARG; /* VMSPACE_NO_THREADS */
+    if (d.reclaim && (!d.reclaim->retire || !d.reclaim->barrier || !d.reclaim->read_enter ||
+                      !d.reclaim->read_leave))
+        return VMS_ERR_ARG;
     if (!d.provider) {
         /* The arena's frames must fit in table entries of this width. */
         uint64_t lo = d.arena.phys_base ? d.arena.phys_base : VMS__ARENA_DEFAULT_PHYS;
@@ -2304,6 +2610,8 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     s->hook_user = d.hook_user;
     s->pcid = d.pcid;
     s->machine = d.machine;
+    s->concurrent = d.concurrent;
+    if (d.reclaim) s->reclaim = *d.reclaim;
     if (d.provider) {
         s->prov = *d.provider;
     } else {
@@ -2332,6 +2640,8 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
 
 VMS_API int vms_space_destroy(vms_space_t *s) {
     if (s->active_cpus) return VMS_ERR_ACTIVE;
+    if (s->reclaim.barrier) s->reclaim.barrier(s->reclaim.user); /* tables still in grace */
+    vms__free_reclaimed(s);
     vms__drop_subtree(s, vms__tbl(s, s->root_pa), s->levels, NULL);
     if (s->owns_arena) vms_arena_destroy(&s->arena);
     vms__generation_retire(s->machine, s->generation);
@@ -2344,6 +2654,7 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
     vms_cursor_t c;
     int err = vms_space_check_map(s, va, pa, len, prop, flags);
     if (err) return err;
+    vms__space_lock(s);
     /* One page into an empty slot under tables that exist, as a fault handler maps: a
      * descent from the root and a store. Nothing to flush, so no cursor. */
     if (!(flags & VMS_MAP_REPLACE)) {
@@ -2352,10 +2663,12 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
         if (L && L <= vms__max_level(flags) && !((lin | pa) & (len - 1u)) &&
             !vms_pte_is_used(vms__descend_at(s, lin, L, &l, &t, NULL)) && l == L) {
             vms__put_leaf(s, t, lin, L, pa, prop);
+            vms__space_unlock(s);
             return VMS_OK;
         }
     }
     vms__cursor_init_lin(&c, s, vms__lin(s, va), vms__lin(s, va) + len);
+    c.locked = s->concurrent;
     err = vms_cursor_map_range(&c, pa, len, prop, flags);
     vms_cursor_close(&c);
     return err;
@@ -2365,16 +2678,17 @@ VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     vms_cursor_t c;
     int err = vms_space_check_range(s, va, len), L = vms_page_level(len);
     if (err) return err;
-    vms__cursor_init_lin(&c, s, vms__lin(s, va), vms__lin(s, va) + len);
+    (void)vms__cursor_begin(&c, s, vms__lin(s, va), vms__lin(s, va) + len, false);
     /* Exactly one page, as a fault path or a driver unmaps: descend, clear, flush it; no plan
      * (nothing is split, nothing allocated). */
     if (L && !(c.va & (len - 1u))) {
         uint64_t e = vms__descend(&c, L), *t = c.path[L];
         if (c.level == L && vms_pte_is_used(e) && vms_pte_is_leaf(e, L)) {
-            t[vms_addr_index(c.va, L)] = 0;
+            if (s->concurrent) (void)vms__pte_xchg(&t[vms_addr_index(c.va, L)], 0);
+            else t[vms_addr_index(c.va, L)] = 0;
             vms__meta(s, t)->children--;
             s->mapped_bytes[L - 1] -= len;
-            s->generation++;
+            vms__generation_bump(s);
             vms__flush_record(&c, c.va, len, vms_pte_global(e));
             vms__prune(&c, L);
             VMS__CHECK_SPAN(s, c.va, c.va + len);
@@ -2399,39 +2713,52 @@ VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len, vms_pro
 VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out) {
     const uint64_t *t = vms__tbl(s, s->root_pa);
     uint64_t lin;
-    int l = s->levels;
+    int l = s->levels, rc;
     if (!vms_addr_is_canonical(va, s->levels)) return VMS_ERR_NONCANON;
     lin = vms__lin(s, va);
+    vms_read_enter(s);
     for (;;) {
-        uint64_t e = t[vms_addr_index(lin, l)];
-        if (!vms_pte_is_used(e)) return VMS_ERR_NOENT;
+        uint64_t e = vms__pte_get(&t[vms_addr_index(lin, l)]);
+        if (!vms_pte_is_used(e)) {
+            rc = VMS_ERR_NOENT;
+            break;
+        }
         if (vms_pte_is_leaf(e, l)) {
             vms__fill_mapping(s, lin, e, l, out);
-            return VMS_OK;
+            rc = VMS_OK;
+            break;
         }
         t = vms__tbl(s, vms_pte_table_pa(e));
         l--;
     }
+    vms_read_leave(s);
+    return rc;
 }
 
 VMS_API int vms_space_enumerate(const vms_space_t *s,
                                 int (*fn)(void *user, const vms_mapping_t *m), void *user) {
     vms_cursor_t c;
     vms_mapping_t m;
-    /* The cursor only reads here; it needs a mutable space pointer for its type. */
-    vms__cursor_init_lin(&c, (vms_space_t *)(uintptr_t)s, 0, vms__top(s));
+    int rc = VMS_OK;
+    /* The cursor only reads here; it needs a mutable space pointer for its type. It holds a
+     * concurrent space's lock, so fn sees one state of the space. */
+    (void)vms__cursor_begin(&c, (vms_space_t *)(uintptr_t)s, 0, vms__top(s), false);
     while (vms_cursor_next(&c, &m)) {
-        int rc = fn(user, &m);
-        if (rc) return rc;
+        rc = fn(user, &m);
+        if (rc) break;
     }
-    return VMS_OK;
+    vms_cursor_close(&c);
+    return rc;
 }
 
 VMS_API void vms_space_stats(const vms_space_t *s, vms_stats_t *out) {
+    vms_space_t *w = (vms_space_t *)(uintptr_t)s; /* the lock is the only write */
+    vms__space_lock(w);
     out->table_pages = s->table_pages;
     out->mapped_bytes[0] = s->mapped_bytes[0];
     out->mapped_bytes[1] = s->mapped_bytes[1];
     out->mapped_bytes[2] = s->mapped_bytes[2];
+    vms__space_unlock(w);
 }
 
 /* >>impl-translate */
@@ -2451,7 +2778,7 @@ VMS_API bool vms_translate_access(const vms_space_t *s, uint64_t va, unsigned ac
     }
     lin = vms__lin(s, va);
     for (;;) {
-        e = t[vms_addr_index(lin, l)];
+        e = vms__pte_get(&t[vms_addr_index(lin, l)]);
         out->level = l;
         if (!vms_pte_present(e)) {
             out->fault = VMS_FAULT_NOT_PRESENT;
@@ -2500,7 +2827,14 @@ VMS_API int vms_space_activate(vms_space_t *s, int cpu) {
     prev = mc->current[cpu];
     if (prev == s) return VMS_OK; /* already loaded: nothing to do */
     bit = (uint64_t)1 << cpu;
-    if (prev) prev->active_cpus &= ~bit;
+    /* Under each space's lock, one at a time: a cursor flushing either space sees the CPU
+     * in its set or sees the switch complete. */
+    if (prev) {
+        vms__space_lock(prev);
+        prev->active_cpus &= ~bit;
+        vms__space_unlock(prev);
+    }
+    vms__space_lock(s);
     s->active_cpus |= bit;
     mc->current[cpu] = s;
     cr3 = s->root_pa;
@@ -2523,16 +2857,19 @@ VMS_API int vms_space_activate(vms_space_t *s, int cpu) {
         s->pcid_stale &= ~bit;
     }
     if (s->load_cr3) s->load_cr3(s->hook_user, cpu, cr3);
+    vms__space_unlock(s);
     return VMS_OK;
 }
 
 VMS_API int vms_space_deactivate(vms_space_t *s, int cpu) {
     if (!s->machine) return VMS_ERR_ARG;
     if (cpu < 0 || cpu >= VMSPACE_MAX_CPUS) return VMS_ERR_CPU;
+    vms__space_lock(s);
     if (s->machine->current[cpu] == s) {
         s->machine->current[cpu] = NULL;
         s->active_cpus &= ~((uint64_t)1 << cpu);
     }
+    vms__space_unlock(s);
     return VMS_OK;
 }
 
@@ -2543,7 +2880,7 @@ VMS_API void vms_swtlb_flush(vms_swtlb_t *t) {
     for (i = 0; i < VMSPACE_SWTLB_ENTRIES; i++) t->e4k[i].tag = UINT64_MAX;
     for (i = 0; i < VMSPACE_SWTLB_ENTRIES / 4; i++) t->e2m[i].tag = UINT64_MAX;
     for (i = 0; i < 4; i++) t->e1g[i].tag = UINT64_MAX;
-    t->generation = t->space->generation;
+    t->generation = vms__generation(t->space);
     t->huge = 0;
 }
 
@@ -2578,8 +2915,8 @@ VMS__PRIVATE uint8_t *vms__phys_ptr(const vms_space_t *s, uint64_t pa, uint64_t 
 
 /* Check [va, va + len) page by page for `access`; stop at the first fault. With mode >= 0
  * also move the bytes of each allowed page. Returns VMS_OK or VMS_ERR_FAULT. */
-VMS__PRIVATE int vms__copy(const vms_space_t *s, uint64_t va, uint64_t len, int mode,
-                           uint8_t *buf, int fill, vms_copy_result_t *r) {
+VMS__PRIVATE int vms__copy_walk(const vms_space_t *s, uint64_t va, uint64_t len, int mode,
+                                uint8_t *buf, int fill, vms_copy_result_t *r) {
     bool write = mode == VMS__COPY_TO || mode == VMS__COPY_FILL || mode == VMS__CHECK_WRITE;
     unsigned access = VMS_ACCESS_USER | (write ? VMS_ACCESS_WRITE : 0u);
     vms_copy_result_t tmp;
@@ -2611,6 +2948,17 @@ VMS__PRIVATE int vms__copy(const vms_space_t *s, uint64_t va, uint64_t len, int 
         r->done += chunk;
     }
     return VMS_OK;
+}
+
+/* In a read section: a concurrent unmap cannot free a table the copy is walking. (The frames
+ * it copies are the caller's; vmspace does not own them.) */
+VMS__PRIVATE int vms__copy(const vms_space_t *s, uint64_t va, uint64_t len, int mode,
+                           uint8_t *buf, int fill, vms_copy_result_t *r) {
+    int rc;
+    vms_read_enter(s);
+    rc = vms__copy_walk(s, va, len, mode, buf, fill, r);
+    vms_read_leave(s);
+    return rc;
 }
 
 VMS_API int vms_copy_from(const vms_space_t *s, void *dst, uint64_t va, uint64_t len,
@@ -2755,7 +3103,7 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
     vms__put_hex(&l, s->root_pa, 13);
     vms__put(&l, " ]---");
     out(user, l.buf);
-    vms__cursor_init_lin(&c, (vms_space_t *)(uintptr_t)s, 0, vms__top(s));
+    (void)vms__cursor_begin(&c, (vms_space_t *)(uintptr_t)s, 0, vms__top(s), false);
     VMS_MEMSET(&run, 0, sizeof run);
     while (vms_cursor_next(&c, &m)) {
         /* Merge pages that continue the run in VA and PA with the same size and property. */
@@ -2780,10 +3128,20 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
     vms__put(&l, ", by 1G pages: ");
     vms__put_size(&l, s->mapped_bytes[2], 0);
     vms__put(&l, " ]---");
+    vms_cursor_close(&c);
     out(user, l.buf);
 }
 
 /* >>impl-save */
+
+/* A concurrent space is saved under its lock, with no table waiting for its grace period
+ * (the image holds only reachable tables and free frames). */
+VMS__PRIVATE void vms__save_lock(const vms_space_t *cs) {
+    vms_space_t *s = (vms_space_t *)(uintptr_t)cs;
+    vms__space_lock(s);
+    if (s->reclaim.barrier) s->reclaim.barrier(s->reclaim.user);
+    vms__free_reclaimed(s);
+}
 
 #ifndef VMSPACE_NO_STDLIB
 VMS__PRIVATE void vms__le64(uint8_t *p, uint64_t v) {
@@ -2818,22 +3176,29 @@ VMS_API int vms_space_save(const vms_space_t *s, const char *path) {
     FILE *f;
     int ok;
     if (!s || !s->owns_arena || !path) return VMS_ERR_ARG;
-    vms__save_header(s, h);
     f = fopen(path, "wb");
     if (!f) return VMS_ERR_IO;
+    vms__save_lock(s);
+    vms__save_header(s, h);
     ok = fwrite(h, 1, sizeof h, f) == sizeof h &&
          fwrite(s->arena.base, 1, (size_t)s->arena.bump, f) == (size_t)s->arena.bump;
+    vms__space_unlock((vms_space_t *)(uintptr_t)s);
     ok = (fclose(f) == 0) && ok;
     return ok ? VMS_OK : VMS_ERR_IO;
 }
 
 VMS_API int vms_space_save_mem(const vms_space_t *s, void *buf, size_t cap, size_t *len) {
+    bool fits;
     if (!s || !s->owns_arena || !len) return VMS_ERR_ARG;
+    vms__save_lock(s);
     *len = 64u + (size_t)s->arena.bump;
-    if (!buf || cap < *len) return VMS_ERR_SMALL;
-    vms__save_header(s, (uint8_t *)buf);
-    VMS_MEMCPY((uint8_t *)buf + 64, s->arena.base, (size_t)s->arena.bump);
-    return VMS_OK;
+    fits = buf && cap >= *len;
+    if (fits) {
+        vms__save_header(s, (uint8_t *)buf);
+        VMS_MEMCPY((uint8_t *)buf + 64, s->arena.base, (size_t)s->arena.bump);
+    }
+    vms__space_unlock((vms_space_t *)(uintptr_t)s);
+    return fits ? VMS_OK : VMS_ERR_SMALL;
 }
 
 VMS__PRIVATE bool vms__magic_differs(const uint8_t *h) {
@@ -3065,7 +3430,11 @@ VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint
 }
 
 VMS_API const char *vms_space_check(const vms_space_t *s) {
-    return vms__check_span(s, 0, vms__top(s));
+    const char *fault;
+    vms__space_lock((vms_space_t *)(uintptr_t)s);
+    fault = vms__check_span(s, 0, vms__top(s));
+    vms__space_unlock((vms_space_t *)(uintptr_t)s);
+    return fault;
 }
 #endif
 

@@ -48,15 +48,21 @@
  *     them at the next check).
  *   - Every allocation of an operation happens before it changes anything: VMS_ERR_NOMEM
  *     leaves leases and tables exactly as they were.
- *   - Not thread-safe: the caller serialises calls on one owner.
+ *   - Threads: the owner of a concurrent space (vms_space_desc_t.concurrent) may be called
+ *     from any number of threads at once: each call runs under the owner's lock, so a lease
+ *     and a guarded unmap/protect of the same range are linearizable (the lease sees the
+ *     range before or after the change, never half-changed) and "no unmap under a live
+ *     lease" holds under any interleaving. Iterators, vms_owner_check and anything that
+ *     needs a snapshot run between vms_owner_lock and vms_owner_unlock. Any other owner is
+ *     the caller's to serialise.
  *
  * ACTIVE / INACTIVE (the seed's `active`): an inactive owner refuses with VMS_ERR_INACTIVE to
  * acquire leases (vms_lease_acquire) and to copy through them (vms_lease_read/write). Release,
  * the guarded mutations (vms_owner_map/unmap/protect), queries and checks work in both states,
  * so leases can always be ended and an inactive space can still be edited.
  *
- * vmspace_owner DOES NOT: pin frames, lock, or watch writes made around it (except for the
- * debug fingerprint of reader bytes).
+ * vmspace_owner DOES NOT: pin frames or watch writes made around it (except for the debug
+ * fingerprint of reader bytes).
  *
  * EXAMPLE
  *     vms_owner_t o;
@@ -286,6 +292,7 @@ typedef struct vms_owner_s {
     vms_allocator_t alloc;
     void (*check_failed)(void *user, const char *clause);
     void *check_user;
+    uint32_t lock; /* of an owner of a concurrent space: see vms_owner_lock */
 } vms_owner_t;
 
 typedef struct vms_owner_stats_s {
@@ -385,6 +392,11 @@ VMS_OWNER_API bool vms_owner_iter_next(vms_owner_iter_t *it, vms_lease_info_t *o
 VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t len,
                                     int (*fn)(void *user, const vms_lease_info_t *l), void *user);
 VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out);
+/* Hold the owner of a concurrent space still: while a thread holds its lock, no lease is
+ * taken or released and no guarded change runs (for iterators, vms_owner_check and
+ * snapshots). Every other call takes the lock itself: never call them while holding it. */
+VMS_OWNER_API void vms_owner_lock(vms_owner_t *o);
+VMS_OWNER_API void vms_owner_unlock(vms_owner_t *o);
 
 /* >>debug ------------------------------------------------------------------------------- */
 /* Public under VMSPACE_DEBUG only. Each returns the name of the first broken clause, or NULL.
@@ -1126,6 +1138,7 @@ VMS_OWNER_API int vms_owner_init(vms_owner_t *o, vms_space_t *s, const vms_owner
     o->slot_cap = o->slot_used = 0;
     o->slot_free = VMS_ITREE_NIL;
     o->writer_bytes = 0;
+    o->lock = 0;
     o->alloc = a;
     o->check_failed = desc ? desc->check_failed : NULL;
     o->check_user = desc ? desc->check_user : NULL;
@@ -1146,7 +1159,7 @@ VMS_OWNER_API int vms_owner_destroy(vms_owner_t *o) {
     return VMS_OK;
 }
 
-VMS_OWNER_API void vms_owner_set_active(vms_owner_t *o, bool active) {
+VMS__PRIVATE void vms__owner_set_active_locked(vms_owner_t *o, bool active) {
     o->active = active;
     VMS__VERIFY(o);
 }
@@ -1184,15 +1197,15 @@ VMS__PRIVATE bool vms__first_in(const vms_owner_t *o, uint64_t f, uint64_t l, bo
     return true;
 }
 
-VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind, uint64_t va,
-                                            uint64_t len, vms_lease_t *out) {
+VMS__PRIVATE bool vms__owner_first_conflict_locked(const vms_owner_t *o, vms_lease_kind kind,
+                                                   uint64_t va, uint64_t len, vms_lease_t *out) {
     uint64_t last;
     if (!vms__closed(va, len, &last)) return false;
     if (kind == VMS_LEASE_WRITE) return vms__first_in(o, va, last, true, out);
     return vms__first_in(o, va, last, !o->shared_reader, out);
 }
 
-VMS_OWNER_API bool vms_owner_first_overlap(const vms_owner_t *o, uint64_t va, uint64_t len,
+VMS__PRIVATE bool vms__owner_first_overlap_locked(const vms_owner_t *o, uint64_t va, uint64_t len,
                                            vms_lease_t *out) {
     uint64_t last;
     if (!vms__closed(va, len, &last)) return false;
@@ -1256,8 +1269,8 @@ VMS__PRIVATE int vms__range_rights(const vms_space_t *s, uint64_t first, uint64_
     return w.hole ? VMS_ERR_NOENT : VMS_OK;
 }
 
-VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va, uint64_t len,
-                                    vms_lease_t *out, vms_lease_t *blocker) {
+VMS__PRIVATE int vms__lease_acquire_locked(vms_owner_t *o, vms_lease_kind kind, uint64_t va,
+                                           uint64_t len, vms_lease_t *out, vms_lease_t *blocker) {
     uint64_t last;
     vms_itree_t *tree;
     vms_prop_t need;
@@ -1271,7 +1284,7 @@ VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_
     if (err) return err;
     if (!o->active) return VMS_ERR_INACTIVE;
     last = va + (len - 1u);
-    if (vms_owner_first_conflict(o, kind, va, len, blocker)) return VMS_ERR_CONFLICT;
+    if (vms__owner_first_conflict_locked(o, kind, va, len, blocker)) return VMS_ERR_CONFLICT;
     need = kind == VMS_LEASE_WRITE ? (VMS_R | VMS_W) : VMS_R;
     err = vms__range_rights(o->space, va, last, need);
     if (err) return err;
@@ -1309,7 +1322,7 @@ VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_
     return VMS_OK;
 }
 
-VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l) {
+VMS__PRIVATE int vms__lease_release_locked(vms_owner_t *o, vms_lease_t l) {
     uint32_t idx = (uint32_t)(l.id & 0xffffffffu);
     vms__lease_slot_t *s;
     int rc = VMS_OK;
@@ -1340,11 +1353,12 @@ VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l) {
     return rc;
 }
 
-VMS_OWNER_API bool vms_lease_is_live(const vms_owner_t *o, vms_lease_t l) {
+VMS__PRIVATE bool vms__lease_is_live_locked(const vms_owner_t *o, vms_lease_t l) {
     return vms__slot_of(o, l) != NULL;
 }
 
-VMS_OWNER_API int vms_lease_info(const vms_owner_t *o, vms_lease_t l, vms_lease_info_t *out) {
+VMS__PRIVATE int vms__lease_info_locked(const vms_owner_t *o, vms_lease_t l,
+                                        vms_lease_info_t *out) {
     if (!vms__slot_of(o, l)) return VMS_ERR_STALE;
     vms__info_of(o, (uint32_t)(l.id & 0xffffffffu), out);
     return VMS_OK;
@@ -1387,13 +1401,13 @@ VMS__PRIVATE int vms__lease_copy(const vms_owner_t *o, vms_lease_t l, uint64_t v
     return VMS_OK;
 }
 
-VMS_OWNER_API int vms_lease_read(const vms_owner_t *o, vms_lease_t l, uint64_t va, void *dst,
+VMS__PRIVATE int vms__lease_read_locked(const vms_owner_t *o, vms_lease_t l, uint64_t va, void *dst,
                                  uint64_t len) {
     return vms__lease_copy(o, l, va, dst, len, false);
 }
 
-VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va, const void *src,
-                                  uint64_t len) {
+VMS__PRIVATE int vms__lease_write_locked(vms_owner_t *o, vms_lease_t l, uint64_t va,
+                                         const void *src, uint64_t len) {
     /* The buffer is only read when writing; the shared helper takes it untyped. */
     return vms__lease_copy(o, l, va, (void *)(uintptr_t)src, len, true);
 }
@@ -1401,11 +1415,11 @@ VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va, co
 /* BUSY with the first lease in [va, va + len) in *blocker, or VMS_OK. */
 VMS__PRIVATE int vms__guard(const vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker) {
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
-    if (vms_owner_first_overlap(o, va, len, blocker)) return VMS_ERR_BUSY;
+    if (vms__owner_first_overlap_locked(o, va, len, blocker)) return VMS_ERR_BUSY;
     return VMS_OK;
 }
 
-VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64_t len,
+VMS__PRIVATE int vms__owner_map_locked(vms_owner_t *o, uint64_t va, uint64_t pa, uint64_t len,
                                 vms_prop_t prop, uint32_t flags, vms_lease_t *blocker) {
     /* Every argument first: bad input gets its own code, whatever leases there are. */
     int err = vms_space_check_map(o->space, va, pa, len, prop, flags);
@@ -1422,7 +1436,8 @@ VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64
     return err;
 }
 
-VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker) {
+VMS__PRIVATE int vms__owner_unmap_locked(vms_owner_t *o, uint64_t va, uint64_t len,
+                                         vms_lease_t *blocker) {
     int err = vms_space_check_range(o->space, va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (err) return err;
@@ -1433,8 +1448,8 @@ VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms
     return err;
 }
 
-VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, vms_prop_t prop,
-                                    vms_lease_t *blocker) {
+VMS__PRIVATE int vms__owner_protect_locked(vms_owner_t *o, uint64_t va, uint64_t len,
+                                           vms_prop_t prop, vms_lease_t *blocker) {
     int err = vms_space_check_range(o->space, va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (!err) err = vms_prop_check(prop);
@@ -1477,7 +1492,7 @@ VMS_OWNER_API bool vms_owner_iter_next(vms_owner_iter_t *it, vms_lease_info_t *o
     return vms__oiter_take(it, out);
 }
 
-VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t len,
+VMS__PRIVATE int vms__owner_foreach_locked(const vms_owner_t *o, uint64_t va, uint64_t len,
                                     int (*fn)(void *user, const vms_lease_info_t *l), void *user) {
     vms_owner_iter_t it;
     vms_lease_info_t info;
@@ -1490,7 +1505,7 @@ VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t 
     return 0;
 }
 
-VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out) {
+VMS__PRIVATE void vms__owner_stats_locked(const vms_owner_t *o, vms_owner_stats_t *out) {
     out->readers = o->readers.count;
     out->writers = o->writers.count;
     out->tree_bytes = vms_itree_bytes(&o->readers) + vms_itree_bytes(&o->writers);
@@ -1498,6 +1513,137 @@ VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out)
         ((size_t)vms_itree_nodes_live(&o->readers) + vms_itree_nodes_live(&o->writers)) *
         sizeof(vms_itree_node_t);
     out->registry_bytes = (size_t)o->slot_cap * sizeof(vms__lease_slot_t);
+}
+
+/* >>impl-threads: an owner of a concurrent space is used from many threads at once. Every
+ * call below takes the owner's lock for its whole critical section (the lease check and
+ * insert, the guard and the page-table change it allows), so a lease and a guarded
+ * unmap/protect of one range are linearizable. The lock is taken before the space's lock,
+ * never after. The vms__*_locked bodies above assume it is held. */
+VMS__PRIVATE void vms__owner_lock(vms_owner_t *o) {
+    if (o->space->concurrent) vms__lock(&o->lock);
+}
+VMS__PRIVATE void vms__owner_unlock(vms_owner_t *o) {
+    if (o->space->concurrent) vms__unlock(&o->lock);
+}
+
+VMS_OWNER_API void vms_owner_lock(vms_owner_t *o) { vms__owner_lock(o); }
+VMS_OWNER_API void vms_owner_unlock(vms_owner_t *o) { vms__owner_unlock(o); }
+
+VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va, uint64_t len,
+                                    vms_lease_t *out, vms_lease_t *blocker) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__lease_acquire_locked(o, kind, va, len, out, blocker);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__lease_release_locked(o, l);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API bool vms_lease_is_live(const vms_owner_t *o, vms_lease_t l) {
+    bool rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__lease_is_live_locked(o, l);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_lease_info(const vms_owner_t *o, vms_lease_t l, vms_lease_info_t *out) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__lease_info_locked(o, l, out);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_lease_read(const vms_owner_t *o, vms_lease_t l, uint64_t va, void *dst,
+                                 uint64_t len) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__lease_read_locked(o, l, va, dst, len);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va, const void *src,
+                                  uint64_t len) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__lease_write_locked(o, l, va, src, len);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64_t len,
+                                vms_prop_t prop, uint32_t flags, vms_lease_t *blocker) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__owner_map_locked(o, va, pa, len, prop, flags, blocker);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__owner_unmap_locked(o, va, len, blocker);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, vms_prop_t prop,
+                                    vms_lease_t *blocker) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__owner_protect_locked(o, va, len, prop, blocker);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind, uint64_t va,
+                                            uint64_t len, vms_lease_t *out) {
+    bool rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__owner_first_conflict_locked(o, kind, va, len, out);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API bool vms_owner_first_overlap(const vms_owner_t *o, uint64_t va, uint64_t len,
+                                           vms_lease_t *out) {
+    bool rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__owner_first_overlap_locked(o, va, len, out);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t len,
+                                    int (*fn)(void *user, const vms_lease_info_t *l), void *user) {
+    int rc;
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    rc = vms__owner_foreach_locked(o, va, len, fn, user);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    return rc;
+}
+
+VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out) {
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_stats_locked(o, out);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+}
+
+VMS_OWNER_API void vms_owner_set_active(vms_owner_t *o, bool active) {
+    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_set_active_locked(o, active);
+    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
 }
 
 /* >>impl-debug */

@@ -46,6 +46,14 @@ foreach(_vms_src IN LISTS VMSPACE_TEST_SOURCES)
     set_tests_properties(${_vms_name} PROPERTIES LABELS "unit" TIMEOUT 600)
 endforeach()
 
+# The threads test: pthreads, and the stock reclaim hook over liburcu (its memb flavour).
+if(TARGET test_threads)
+    find_package(Threads REQUIRED)
+    find_package(PkgConfig REQUIRED)
+    pkg_check_modules(URCU_MEMB REQUIRED IMPORTED_TARGET liburcu-memb)
+    target_link_libraries(test_threads PRIVATE Threads::Threads PkgConfig::URCU_MEMB)
+endif()
+
 # The randomized tests again at -O3 and without sanitizers, library included: gcc's aggressive
 # loop optimisations once dropped iterations of a B-tree shift loop (bounding it by the wrong
 # array), which neither -O0 nor a sanitized build shows.

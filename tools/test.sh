@@ -8,6 +8,11 @@
 #   build-asan-nodebug  clang, address+undefined sanitizers, VMSPACE_DEBUG off, ctest
 #   header-gcc, header-clang, header-g++
 #                       the headers with their implementation under -Wall -Wextra -Werror
+#   header-no-threads   the same with VMSPACE_NO_THREADS
+#   build-no-threads    gcc, Release, sanitizers, VMSPACE_NO_THREADS, ctest
+#   threads             the concurrency tests under ThreadSanitizer, then the
+#                       linearizability replay (10^6 mutations per run) without it
+#   spin                tools/spin.sh: the lock protocol and software-TLB models
 #   install             install to a scratch prefix; build a consumer with find_package,
 #                       add_subdirectory and pkg-config
 #   conformance, fuzz, bench-smoke, style
@@ -26,7 +31,7 @@ for arg in "$@"; do
     case "$arg" in
     --no-install) INSTALL_DEPS=0 ;;
     -h | --help)
-        sed -n '3,18p' "$0"
+        sed -n '3,23p' "$0"
         exit 0
         ;;
     *)
@@ -80,7 +85,7 @@ skip_stage() {
 
 install_deps() {
     local pkgs=(cmake ninja-build pkg-config libcriterion-dev libxxhash-dev clang gcc g++
-        valgrind libbsd-dev libbenchmark-dev qemu-system-x86 gnuplot-nox)
+        valgrind libbsd-dev libbenchmark-dev qemu-system-x86 gnuplot-nox liburcu-dev spin)
     local missing=() p
     if ! command -v dpkg >/dev/null 2>&1; then
         echo "no dpkg: not a Debian system, assuming the tools are installed"
@@ -150,11 +155,11 @@ print_synthesis() {
         }' "$log"
 }
 
-# cmake_stage BUILD_DIR CC CXX BUILD_TYPE DEBUG_TESTS
+# cmake_stage BUILD_DIR CC CXX BUILD_TYPE DEBUG_TESTS [EXTRA_CFLAGS]
 cmake_stage() {
-    local dir=$1 cc=$2 cxx=$3 type=$4 debug=$5 rc=0
+    local dir=$1 cc=$2 cxx=$3 type=$4 debug=$5 extra=${6:-} rc=0
     rm -rf "$dir"
-    cmake -S "$ROOT" -B "$dir" -G Ninja \
+    CFLAGS="$extra" CXXFLAGS="$extra" cmake -S "$ROOT" -B "$dir" -G Ninja \
         -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
         -DCMAKE_BUILD_TYPE="$type" \
         -DVMSPACE_BUILD_TESTS=ON -DVMSPACE_BUILD_BENCH=OFF \
@@ -193,6 +198,26 @@ header_tu() {
         echo '    return bad;'
         echo '}'
     } >"$out"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Threads: the concurrency tests under ThreadSanitizer (built without Criterion, whose arena
+# cannot start under it), the linearizability replay at full length, and the spin models.
+
+threads_stage() {
+    local dir="$ROOT/build-threads" src=(tests/test_threads.c tests/support/*.c tests/impl.c)
+    local flags=(-std=c11 -g -Wall -Wextra -Werror -DVT_NO_CRITERION -I"$ROOT/tests" -I"$ROOT")
+    mkdir -p "$dir"
+    echo "-- ThreadSanitizer: clang -fsanitize=thread"
+    clang "${flags[@]}" -O1 -fsanitize=thread "${src[@]}" -lxxhash -lpthread \
+        -o "$dir/threads_tsan" || return 1
+    # The program divides the count by 8 under the sanitizer.
+    TSAN_OPTIONS=halt_on_error=1:exitcode=66 VMS_THREAD_OPS=800000 "$dir/threads_tsan" ||
+        return 1
+    echo "-- linearizability replay, 10^6 mutations per hook, liburcu and rwlock reclaim"
+    gcc "${flags[@]}" -O2 "${src[@]}" -lxxhash -lurcu-memb -lpthread -o "$dir/threads" ||
+        return 1
+    VMS_THREAD_OPS=1000000 "$dir/threads" || return 1
 }
 
 # header_stage COMPILER LANG_FLAGS...
@@ -278,6 +303,11 @@ run_stage build-asan-nodebug cmake_stage "$ROOT/build-asan-nodebug" clang clang+
 run_stage header-gcc header_stage gcc -std=c11 -pedantic
 run_stage header-clang header_stage clang -std=c11 -pedantic
 run_stage header-g++ header_stage g++ -std=c++17
+run_stage header-no-threads header_stage gcc -std=c11 -pedantic -DVMSPACE_NO_THREADS
+run_stage build-no-threads cmake_stage "$ROOT/build-no-threads" gcc g++ Release OFF \
+    -DVMSPACE_NO_THREADS
+run_stage threads threads_stage
+hook_stage spin tools/spin.sh
 run_stage install install_stage
 hook_stage conformance tools/conformance.sh --ci
 hook_stage fuzz tools/fuzz.sh --ci
