@@ -25,7 +25,10 @@
 #
 # Writes DIR/raw.json (Google Benchmark JSON), DIR/summary.md (headline figures, ratios
 # against the baselines, each target with its measured value and met / not met, compiler and
-# flags) and DIR/*.png (lease cost vs live leases, map cost per page, translate cost).
+# flags) and DIR/*.png (lease cost vs live leases, map cost per page, translate cost), and
+# DIR/threads.md (bench/bench_threads.c: 1 and 2 threads on one space, the one-mutex baseline,
+# translate beside a mutating thread, the threaded build against VMSPACE_NO_THREADS), which
+# summary.md also gets.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,7 +79,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # --- Dependencies (Debian) ------------------------------------------------------------------
 packages=(cmake ninja-build pkg-config libbenchmark-dev libbsd-dev gnuplot-nox libxxhash-dev
-          gcc g++ clang python3)
+          gcc g++ clang python3 liburcu-dev)
 if command -v dpkg >/dev/null 2>&1; then
     missing=()
     for p in "${packages[@]}"; do
@@ -183,8 +186,72 @@ if [[ $matrix -eq 1 ]]; then
 fi
 
 # --- Report ---------------------------------------------------------------------------------
+# --- Threads: its own program, built as users build (library in its own unit), twice -------
+threads_run() {
+    local tdir="$root/build-bench-threads" q=() v
+    mkdir -p "$tdir"
+    [[ $mode == quick ]] && q=(--quick)
+    for v in threads no-threads; do
+        local def=() libs=(-lurcu-memb)
+        [[ $v == no-threads ]] && def=(-DVMSPACE_NO_THREADS) && libs=()
+        # shellcheck disable=SC2086 # extra flags are meant to split
+        "$cc" -std=c11 -O"$opt" -DNDEBUG $extra_flags "${def[@]}" -I"$root" \
+            "$root/bench/bench_threads.c" "$root/bench/threads_impl.c" "${libs[@]}" -lpthread \
+            -o "$tdir/bench_threads-$v" || return 1
+        say "running bench_threads ($v)"
+        nice "$tdir/bench_threads-$v" "${q[@]}" >"$out/threads-$v.txt" || return 1
+    done
+    python3 - "$out" <<'PY'
+import sys
+out = sys.argv[1]
+def load(v):
+    d = {}
+    for line in open(f"{out}/threads-{v}.txt"):
+        f = line.split()
+        if f and f[0] == "case":
+            d[f[1]] = (float(f[2]), " ".join(f[3:]))
+    return d
+t, n = load("threads"), load("no-threads")
+def ns(k): return t[k][0]
+rows = ["## Threads (bench/bench_threads.c)", "",
+        "| case | value | target |", "| --- | --- | --- |"]
+def row(name, val, target, ok):
+    rows.append(f"| {name} | {val} | {target}: {'met' if ok else 'NOT met'} |")
+for op in ("mapunmap", "fault"):
+    r = ns(f"st/plain/{op}") / n[f"st/plain/{op}"][0]
+    row(f"threaded build / NO_THREADS, {op}, plain space", f"{r:.2f}x", "<= 1.05x", r <= 1.05)
+    r = ns(f"st/conc/{op}") / ns(f"st/plain/{op}")
+    rows.append(f"| concurrent / plain space, {op}, 1 thread | {r:.2f}x | (the price of "
+                "atomics and the lock) |")
+    for sp in ("conc", "mutex"):
+        s = ns(f"mt/{sp}/{op}/1") / ns(f"mt/{sp}/{op}/2")
+        if sp == "conc":
+            row(f"2 threads / 1, disjoint 1 GiB regions, {op}, concurrent", f"{s:.2f}x",
+                ">= 1.8x", s >= 1.8)
+        else:
+            rows.append(f"| 2 threads / 1, {op}, one mutex (baseline) | {s:.2f}x | <= 1.0x |")
+r = ns("st/plain/translate") / n["st/plain/translate"][0]
+row("threaded build / NO_THREADS, translate", f"{r:.2f}x", "<= 1.05x", r <= 1.05)
+q, b = t["tr/quiet"], t["tr/beside"]
+r = q[0] / b[0]
+row("translate beside a mutating thread / quiet", f"{r:.2f}x ({b[1]})", ">= 0.9x", r >= 0.9)
+rows.append("")
+rows.append("ns per op: " + ", ".join(f"{k} {v[0]:.1f}" for k, v in t.items()) +
+            "; NO_THREADS: " + ", ".join(f"{k} {v[0]:.1f}" for k, v in n.items()))
+open(f"{out}/threads.md", "w").write("\n".join(rows) + "\n")
+print("\n".join(rows))
+PY
+}
+threads_ok=1
+threads_run || { threads_ok=0; echo "bench.sh: the threads benchmark failed" >&2; }
+
 report=(python3 "$root/tools/bench_report.py" "$out/raw.json" --out "$out" --mode "$mode"
         "${matrix_args[@]}")
 [[ $plots -eq 0 ]] && report+=(--no-plots)
 say "writing $out/summary.md"
 "${report[@]}"
+if [[ $threads_ok -eq 1 ]]; then
+    { echo; cat "$out/threads.md"; } >>"$out/summary.md"
+else
+    exit 1
+fi
