@@ -13,7 +13,9 @@
  *                          maps and unmaps elsewhere in the space; "stale" counts answers that
  *                          break the mappings' rule (frame = offset in the region)
  * Ops: mapunmap (map 512 pages of 4 KiB one by one, unmap them as one range: per page),
- * fault (map one page into a populated table and unmap it again: per pair).
+ * fault (map one page into a populated table and unmap it again: per pair), openclose (an
+ * uncontended cursor open and close over one 4 KiB page), lease (take and release a writer
+ * lease beside 1000 live ones of the same thread, each thread in its own region).
  * The library is compiled in its own translation unit (threads_impl.c), as users build. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "vmspace.h"
+#include "vmspace_owner.h"
 #if !defined(VMSPACE_NO_THREADS)
 #include "vmspace_urcu.h"
 #define BT_THREADS 1
@@ -105,6 +107,49 @@ static uint64_t op_mapunmap(bt_space_t *b, int r, uint64_t n) {
     return n * 512;
 }
 
+/* An uncontended cursor over one page: open and close. */
+static uint64_t op_openclose(bt_space_t *b, int r, uint64_t n) {
+    uint64_t base = region(r), k;
+    for (k = 0; k < n; k++) {
+        vms_cursor_t c;
+        check(vms_cursor_open(&c, &b->sp, base + 4096 * (k & 511), 4096), "open");
+        vms_cursor_close(&c);
+    }
+    return n;
+}
+
+/* Leases: the owner of b, with 1000 live writer leases per region (set up by bt_leases). */
+static vms_owner_t bt_owner;
+#define BT_LIVE 1000
+static vms_lease_t bt_live[2 * BT_LIVE];
+#if BT_THREADS
+static void bt_leases(bt_space_t *b, int regions) {
+    int r, k;
+    vms_lease_t blk;
+    check(vms_owner_init(&bt_owner, &b->sp, NULL), "owner");
+    for (r = 0; r < regions; r++) {
+        check(vms_space_map(&b->sp, region(r), frame(region(r)), (uint64_t)2 * BT_LIVE * 4096,
+                            VMS_RW, 0),
+              "map lease region");
+        for (k = 0; k < BT_LIVE; k++)
+            check(vms_lease_acquire(&bt_owner, VMS_LEASE_WRITE, region(r) + 8192u * k, 4096,
+                                    &bt_live[r * BT_LIVE + k], &blk),
+                  "live lease");
+    }
+}
+#endif
+static uint64_t op_lease(bt_space_t *b, int r, uint64_t n) {
+    uint64_t k;
+    (void)b;
+    for (k = 0; k < n; k++) {
+        vms_lease_t l, blk;
+        uint64_t va = region(r) + 8192u * (k % BT_LIVE) + 4096;
+        check(vms_lease_acquire(&bt_owner, VMS_LEASE_WRITE, va, 4096, &l, &blk), "lease");
+        check(vms_lease_release(&bt_owner, l), "release");
+    }
+    return n;
+}
+
 /* One page in and out of a table that stays (a neighbour keeps it). */
 static uint64_t op_fault(bt_space_t *b, int r, uint64_t n) {
     uint64_t base = region(r) + (uint64_t)512 * 4096 * 8, k;
@@ -143,7 +188,12 @@ static void *bt_run(void *arg) {
     while (!atomic_load(j->go)) {
     }
     t0 = now_ns();
-    j->done = j->op ? op_fault(j->b, j->region, j->n) : op_mapunmap(j->b, j->region, j->n);
+    switch (j->op) {
+    case 0: j->done = op_mapunmap(j->b, j->region, j->n); break;
+    case 1: j->done = op_fault(j->b, j->region, j->n); break;
+    case 2: j->done = op_openclose(j->b, j->region, j->n); break;
+    default: j->done = op_lease(j->b, j->region, j->n); break;
+    }
     j->ns = now_ns() - t0;
 #if BT_THREADS
     urcu_memb_unregister_thread();
@@ -275,11 +325,13 @@ int main(int argc, char **argv) {
     /* Single thread: every case that runs in both builds. */
     printf("case st/plain/mapunmap %.3f\n", bt_parallel(&plain, 0, 1, n_mu));
     printf("case st/plain/fault %.3f\n", bt_parallel(&plain, 1, 1, n_fault));
+    printf("case st/plain/openclose %.3f\n", bt_parallel(&plain, 2, 1, n_fault));
 #if BT_THREADS
     bt_init(&conc, true, false);
     bt_init(&mutex, false, true);
     printf("case st/conc/mapunmap %.3f\n", bt_parallel(&conc, 0, 1, n_mu));
     printf("case st/conc/fault %.3f\n", bt_parallel(&conc, 1, 1, n_fault));
+    printf("case st/conc/openclose %.3f\n", bt_parallel(&conc, 2, 1, n_fault));
     for (t = 1; t <= 2; t++) {
         printf("case mt/conc/mapunmap/%d %.3f\n", t, bt_parallel(&conc, 0, t, n_mu));
         printf("case mt/mutex/mapunmap/%d %.3f\n", t, bt_parallel(&mutex, 0, t, n_mu));
@@ -291,6 +343,13 @@ int main(int argc, char **argv) {
           "map translate region");
     bt_translate(&conc, false, "tr/quiet");
     bt_translate(&conc, true, "tr/beside");
+    check(vms_space_unmap(&conc.sp, region(0), BT_GIB), "unmap");
+    check(vms_space_unmap(&conc.sp, region(1), BT_GIB), "unmap");
+    bt_leases(&conc, 2);
+    for (t = 1; t <= 2; t++)
+        printf("case mt/conc/lease/%d %.3f\n", t, bt_parallel(&conc, 3, t, n_fault / 4));
+    for (t = 0; t < 2 * BT_LIVE; t++) check(vms_lease_release(&bt_owner, bt_live[t]), "release");
+    check(vms_owner_destroy(&bt_owner), "owner destroy");
     check(vms_space_destroy(&conc.sp), "destroy");
     check(vms_space_destroy(&mutex.sp), "destroy");
 #else

@@ -1,3 +1,3 @@
 /* The library's implementation for bench_threads, in its own translation unit. */
 #define VMSPACE_IMPLEMENTATION
-#include "vmspace.h"
+#include "vmspace_owner.h"

@@ -230,6 +230,10 @@ for op in ("mapunmap", "fault"):
                 ">= 1.8x", s >= 1.8)
         else:
             rows.append(f"| 2 threads / 1, {op}, one mutex (baseline) | {s:.2f}x | <= 1.0x |")
+r = ns("st/conc/openclose") / ns("st/plain/openclose")
+row("cursor open+close over 4 KiB, concurrent / plain space", f"{r:.2f}x", "<= 1.5x", r <= 1.5)
+s = ns("mt/conc/lease/1") / ns("mt/conc/lease/2")
+row("leases, 2 threads / 1, disjoint ranges, 10^3 live", f"{s:.2f}x", ">= 1.6x", s >= 1.6)
 r = ns("st/plain/translate") / n["st/plain/translate"][0]
 row("threaded build / NO_THREADS, translate", f"{r:.2f}x", "<= 1.05x", r <= 1.05)
 q, b = t["tr/quiet"], t["tr/beside"]
