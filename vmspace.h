@@ -518,7 +518,8 @@ VMS_INLINE bool vms__pte_cas(uint64_t *p, uint64_t *old, uint64_t neu) {
 
 /* Per-table-page metadata, one 8-byte slot per frame, found by physical address through the
  * provider's metadata map. `children` counts the used entries of the table; the lock word is
- * reserved for concurrent cursors. */
+ * reserved for concurrent cursors. A removed table waiting to be freed holds in its slot
+ * the physical address of the next such table instead. */
 typedef struct vms_table_meta_s {
     uint16_t children;
     uint8_t level;
@@ -1915,6 +1916,28 @@ VMS_API bool vms_cursor_next(vms_cursor_t *c, vms_mapping_t *out) {
 
 /* >>impl-map */
 
+/* Store e in a live slot and return what it held: an exchange in a concurrent space, so the
+ * accessed and dirty bits a CPU set up to that moment come back with it. */
+VMS__PRIVATE uint64_t vms__leaf_swap(const vms_space_t *s, uint64_t *p, uint64_t e) {
+    uint64_t old;
+    if (s->concurrent) return vms__pte_xchg(p, e);
+    old = *p;
+    *p = e;
+    return old;
+}
+
+/* Rewrite the live leaf *p, read as old, to its `kept` bits plus `bits`. In a concurrent space
+ * a CPU may set A or D between the read and the write: compare-and-swap until none did. */
+VMS__PRIVATE void vms__leaf_rewrite(const vms_space_t *s, uint64_t *p, uint64_t old,
+                                    uint64_t kept, uint64_t bits) {
+    if (!s->concurrent) {
+        *p = (old & kept) | bits;
+        return;
+    }
+    while (!vms__pte_cas(p, &old, (old & kept) | bits)) {
+    }
+}
+
 /* Store n entries e, e + step, e + 2 * step, ... A plain k * step loop stays scalar (the
  * multiply defeats the vectoriser), which made it twice the bare store of precomputed
  * entries; four running vectors of two entries each store at the bare rate. */
@@ -2141,9 +2164,7 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
             unsigned added = 0;
             bool changed = false;
             for (k = 0; k < n; k++) {
-                uint64_t neu = e0 | (pa + k * sz), old;
-                if (s->concurrent) old = vms__pte_xchg(&t[i + k], neu);
-                else old = t[i + k], t[i + k] = neu;
+                uint64_t old = vms__leaf_swap(s, &t[i + k], e0 | (pa + k * sz));
                 if (!vms_pte_is_used(old)) {
                     added++;
                 } else if (vms_pte_is_leaf(old, L)) {
@@ -2326,11 +2347,7 @@ VMS__PRIVATE int vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va, bo
     neu = (any & kept) | pbits;
     if ((any & ~kept) == pbits) return 0;
     if (c->space->concurrent) {
-        for (k = 0; k < VMS__ENTRIES; k++) {
-            uint64_t old = t[k];
-            while (!vms__pte_cas(&t[k], &old, (old & kept) | pbits)) {
-            }
-        }
+        for (k = 0; k < VMS__ENTRIES; k++) vms__leaf_rewrite(c->space, &t[k], t[k], kept, pbits);
     } else {
         for (k = 0; k < VMS__ENTRIES; k++) t[k] = (t[k] & kept) | pbits;
     }
@@ -2410,14 +2427,9 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                     hit = neu != old;
                     weak = hit && vms__pte_weakens(old, neu, l);
                 }
-                if (hit && s->concurrent) {
-                    /* A CPU may set A or D meanwhile: keep them (the rest is ours). */
-                    uint64_t cur = old;
-                    while (!vms__pte_cas(&t[i + k], &cur, p->unmap ? 0 : (cur & kept) | pbits)) {
-                    }
-                    changed++;
-                } else if (hit) {
-                    t[i + k] = neu;
+                if (hit) {
+                    if (p->unmap) (void)vms__leaf_swap(s, &t[i + k], 0);
+                    else vms__leaf_rewrite(s, &t[i + k], old, kept, pbits);
                     changed++;
                     if (p->unmap) weak = true;
                 }
@@ -2469,8 +2481,7 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop
         uint64_t *t = c->path[l];
         if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l) && len == VMS__SIZE(l) &&
             !(va & (len - 1u)) && vms__meta(s, t)->children > 1) {
-            if (s->concurrent) (void)vms__pte_xchg(&t[vms_addr_index(va, l)], 0);
-            else t[vms_addr_index(va, l)] = 0;
+            (void)vms__leaf_swap(s, &t[vms_addr_index(va, l)], 0);
             vms__meta(s, t)->children--;
             s->mapped_bytes[l - 1] -= len;
             vms__generation_bump(s);
@@ -2684,8 +2695,7 @@ VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     if (L && !(c.va & (len - 1u))) {
         uint64_t e = vms__descend(&c, L), *t = c.path[L];
         if (c.level == L && vms_pte_is_used(e) && vms_pte_is_leaf(e, L)) {
-            if (s->concurrent) (void)vms__pte_xchg(&t[vms_addr_index(c.va, L)], 0);
-            else t[vms_addr_index(c.va, L)] = 0;
+            (void)vms__leaf_swap(s, &t[vms_addr_index(c.va, L)], 0);
             vms__meta(s, t)->children--;
             s->mapped_bytes[L - 1] -= len;
             vms__generation_bump(s);

@@ -1520,11 +1520,11 @@ VMS__PRIVATE void vms__owner_stats_locked(const vms_owner_t *o, vms_owner_stats_
  * insert, the guard and the page-table change it allows), so a lease and a guarded
  * unmap/protect of one range are linearizable. The lock is taken before the space's lock,
  * never after. The vms__*_locked bodies above assume it is held. */
-VMS__PRIVATE void vms__owner_lock(vms_owner_t *o) {
-    if (o->space->concurrent) vms__lock(&o->lock);
+VMS__PRIVATE void vms__owner_lock(const vms_owner_t *o) {
+    if (o->space->concurrent) vms__lock(&((vms_owner_t *)(uintptr_t)o)->lock); /* its only write */
 }
-VMS__PRIVATE void vms__owner_unlock(vms_owner_t *o) {
-    if (o->space->concurrent) vms__unlock(&o->lock);
+VMS__PRIVATE void vms__owner_unlock(const vms_owner_t *o) {
+    if (o->space->concurrent) vms__unlock(&((vms_owner_t *)(uintptr_t)o)->lock);
 }
 
 VMS_OWNER_API void vms_owner_lock(vms_owner_t *o) { vms__owner_lock(o); }
@@ -1533,117 +1533,117 @@ VMS_OWNER_API void vms_owner_unlock(vms_owner_t *o) { vms__owner_unlock(o); }
 VMS_OWNER_API int vms_lease_acquire(vms_owner_t *o, vms_lease_kind kind, uint64_t va, uint64_t len,
                                     vms_lease_t *out, vms_lease_t *blocker) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__lease_acquire_locked(o, kind, va, len, out, blocker);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_lease_release(vms_owner_t *o, vms_lease_t l) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__lease_release_locked(o, l);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API bool vms_lease_is_live(const vms_owner_t *o, vms_lease_t l) {
     bool rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__lease_is_live_locked(o, l);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_lease_info(const vms_owner_t *o, vms_lease_t l, vms_lease_info_t *out) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__lease_info_locked(o, l, out);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_lease_read(const vms_owner_t *o, vms_lease_t l, uint64_t va, void *dst,
                                  uint64_t len) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__lease_read_locked(o, l, va, dst, len);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, uint64_t va, const void *src,
                                   uint64_t len) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__lease_write_locked(o, l, va, src, len);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa, uint64_t len,
                                 vms_prop_t prop, uint32_t flags, vms_lease_t *blocker) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__owner_map_locked(o, va, pa, len, prop, flags, blocker);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uint64_t len, vms_lease_t *blocker) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__owner_unmap_locked(o, va, len, blocker);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, vms_prop_t prop,
                                     vms_lease_t *blocker) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__owner_protect_locked(o, va, len, prop, blocker);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API bool vms_owner_first_conflict(const vms_owner_t *o, vms_lease_kind kind, uint64_t va,
                                             uint64_t len, vms_lease_t *out) {
     bool rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__owner_first_conflict_locked(o, kind, va, len, out);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API bool vms_owner_first_overlap(const vms_owner_t *o, uint64_t va, uint64_t len,
                                            vms_lease_t *out) {
     bool rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__owner_first_overlap_locked(o, va, len, out);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_owner_foreach(const vms_owner_t *o, uint64_t va, uint64_t len,
                                     int (*fn)(void *user, const vms_lease_info_t *l), void *user) {
     int rc;
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     rc = vms__owner_foreach_locked(o, va, len, fn, user);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API void vms_owner_stats(const vms_owner_t *o, vms_owner_stats_t *out) {
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     vms__owner_stats_locked(o, out);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
 }
 
 VMS_OWNER_API void vms_owner_set_active(vms_owner_t *o, bool active) {
-    vms__owner_lock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_lock(o);
     vms__owner_set_active_locked(o, active);
-    vms__owner_unlock((vms_owner_t *)(uintptr_t)o);
+    vms__owner_unlock(o);
 }
 
 /* >>impl-debug */

@@ -645,6 +645,54 @@ Test(threads, owner_leases_beside_guarded_unmaps) {
     cr_assert(eq(int, vms_space_destroy(&sh.sp), VMS_OK));
 }
 
+/* ---- a concurrent space flushes exactly what a plain one does for the same changes (the
+ * atomic rewrite of live leaves must not lose the flush records). ---- */
+typedef struct flushes_s {
+    uint64_t calls, pages;
+} flushes_t;
+
+static void count_flush(void *user, const vms_flush_batch_t *b, uint64_t cpus) {
+    flushes_t *f = (flushes_t *)user;
+    (void)cpus;
+    f->calls++;
+    f->pages += b->all ? 1000000u : b->npages;
+}
+
+static flushes_t flushes_of(bool concurrent) {
+    static vms_space_t sp;
+    vms_machine_t m;
+    vms_space_desc_t d;
+    vms_reclaim_t rc = rw_reclaim();
+    flushes_t f = {0, 0};
+    vms_machine_init(&m);
+    memset(&d, 0, sizeof d);
+    d.concurrent = concurrent;
+    d.reclaim = concurrent ? &rc : NULL;
+    d.arena.size = (uint64_t)16 << 20;
+    d.flush = count_flush;
+    d.hook_user = &f;
+    d.machine = &m;
+    cr_assert(eq(int, vms_space_init(&sp, &d), VMS_OK));
+    cr_assert(eq(int, vms_space_activate(&sp, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, 0x400000, 0x800000, 8 * VT_SZ_4K, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_unmap(&sp, 0x401000, 2 * VT_SZ_4K), VMS_OK)); /* slot loop */
+    cr_assert(eq(int, vms_space_unmap(&sp, 0x404000, VT_SZ_4K), VMS_OK));     /* one page */
+    cr_assert(eq(int, vms_space_protect(&sp, 0x400000, 8 * VT_SZ_4K, VMS_R), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, 0x405000, 0x900000, VT_SZ_4K, VMS_RW,
+                                    VMS_MAP_REPLACE),
+                 VMS_OK));
+    cr_assert(eq(int, vms_space_deactivate(&sp, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_destroy(&sp), VMS_OK));
+    return f;
+}
+
+Test(threads, concurrent_space_flushes_like_a_plain_one) {
+    flushes_t plain = flushes_of(false), conc = flushes_of(true);
+    cr_expect(eq(u64, conc.calls, plain.calls));
+    cr_expect(eq(u64, conc.pages, plain.pages));
+    cr_expect(eq(u64, plain.pages, 2 + 1 + 5 + 1), "unmap 2, unmap 1, protect 5 left, replace 1");
+}
+
 #else /* VMSPACE_NO_THREADS: a concurrent space is refused, and nothing is set up */
 
 Test(threads, concurrent_space_refused_without_threads) {
