@@ -735,6 +735,13 @@ VMS_NODISCARD VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t 
  * @return as vms_space_unmap, plus VMS_ERR_FLAGS and VMS_ERR_CACHE. */
 VMS_NODISCARD VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len,
                                             vms_prop_t prop);
+/* Relative protect: every mapping in [va, va + len) keeps its own property (frame, cache
+ * policy, A and D) with the bits of `clear` removed and those of `set` added ("-W", "+X"),
+ * splitting huge pages covered in part. Only mappings whose access weakens are flushed.
+ * @return as vms_space_protect; VMS_ERR_FLAGS for a bit other than R, W, X, USER, GLOBAL or
+ *         SW0..3 in set or clear, VMS_ERR_ARG for a bit in both. */
+VMS_NODISCARD VMS_API int vms_space_protect_mask(vms_space_t *s, uint64_t va, uint64_t len,
+                                                 vms_prop_t set, vms_prop_t clear);
 /* The mapping that holds va. @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_NOENT. */
 VMS_NODISCARD VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
 /* Call fn for every mapping in VA order (lower half first); stop early if fn returns
@@ -835,6 +842,9 @@ VMS_NODISCARD VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len,
                                                   vms_mapping_t *done);
 /* Protect every mapping in [va, va + len) from the current address; advance to va + len. */
 VMS_NODISCARD VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop);
+/* vms_space_protect_mask from the current address; advance to va + len. */
+VMS_NODISCARD VMS_API int vms_cursor_protect_mask(vms_cursor_t *c, uint64_t len, vms_prop_t set,
+                                                  vms_prop_t clear);
 
 /* The fast case of vms_cursor_map, inline: a 4 KiB page into an empty slot of the level-1
  * table on the cursor's path, not its last slot (so the cursor stays in that table), with
@@ -2323,37 +2333,74 @@ VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     if (c->level < l) c->level = l;
 }
 
+/* Rewrite the leading entries of the leaf table t that match `first` outside `kept` to
+ * their kept bits plus pbits; returns how many (a multiple of 8). Not for a concurrent
+ * space. GCC's -O2 leaves the plain loop scalar: explicit two-entry vectors make it load
+ * and store at the rate of a bare rewrite. */
+VMS__PRIVATE unsigned vms__rewrite_alike(uint64_t *t, uint64_t first, uint64_t kept,
+                                         uint64_t pbits) {
+    unsigned k, j;
+#if defined(__GNUC__) || defined(__clang__)
+    const vms__v2 f = {first, first}, m = {~kept, ~kept}, kv = {kept, kept},
+                  pv = {pbits, pbits};
+    for (k = 0; k < VMS__ENTRIES; k += 8) {
+        vms__v2 x[4], d;
+        for (j = 0; j < 4; j++) x[j] = *(const vms__v2 *)(const void *)(t + k + 2 * j);
+        d = ((x[0] ^ f) | (x[1] ^ f) | (x[2] ^ f) | (x[3] ^ f)) & m;
+        if (d[0] | d[1]) break;
+        for (j = 0; j < 4; j++) *(vms__v2 *)(void *)(t + k + 2 * j) = (x[j] & kv) | pv;
+    }
+#else
+    for (k = 0; k < VMS__ENTRIES; k += 8) {
+        uint64_t any = 0;
+        for (j = 0; j < 8; j++) any |= (t[k + j] ^ first) & ~kept;
+        if (any) break;
+        for (j = 0; j < 8; j++) t[k + j] = (t[k + j] & kept) | pbits;
+    }
+#endif
+    return k;
+}
+
 /* The whole-table case of the change loop: a full leaf table entirely inside the range, as
  * an unmap or protect of a large range meets it 511 times in 512. Branch-free loops the
  * compiler vectorises. The table an unmap empties is freed as it is (its entries are never
- * read again), so nothing clears it. A protect handles a table whose entries all carry the
- * same bits besides frame and A/D (what a range mapped and protected as one looks like):
- * then every entry changes alike, or none does. Returns the entries changed, or -1 for a
- * mixed table, which the slot loop takes. */
-VMS__PRIVATE int vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va, bool unmap,
-                                   uint64_t pbits) {
-    const uint64_t kept = vms__pte_kept(1);
-    uint64_t any = 0, all = ~(uint64_t)0, neu, k;
+ * read again), so nothing clears it. A protect takes the leading entries that carry the
+ * same bits as t[0] besides frame and A/D (a range mapped and protected as one is all
+ * alike): they change alike, or none does. One pass in blocks of eight (check, rewrite), so
+ * each entry is loaded once. Returns the entries taken (the slot loop does the rest); sets
+ * *changed to those rewritten. */
+VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va, bool unmap,
+                                        uint64_t pbits, unsigned *changed) {
+    const uint64_t kept = vms__pte_kept(1), first = t[0], neu = (first & kept) | pbits;
+    uint64_t any = 0;
+    unsigned k, j;
     if (unmap) {
         for (k = 0; k < VMS__ENTRIES; k++) any |= t[k];
         vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any));
+        *changed = VMS__ENTRIES;
         return VMS__ENTRIES;
     }
-    for (k = 0; k < VMS__ENTRIES; k++) {
-        any |= t[k];
-        all &= t[k];
+    if ((first & ~kept) == pbits) { /* nothing to do for the alike ones: count them */
+        for (k = 0; k < VMS__ENTRIES; k += 8) {
+            for (j = 0; j < 8; j++) any |= (t[k + j] ^ first) & ~kept;
+            if (any) break;
+        }
+        *changed = 0;
+        return k;
     }
-    if ((any ^ all) & ~kept) return -1;
-    neu = (any & kept) | pbits;
-    if ((any & ~kept) == pbits) return 0;
     if (c->space->concurrent) {
-        for (k = 0; k < VMS__ENTRIES; k++) vms__leaf_rewrite(c->space, &t[k], t[k], kept, pbits);
+        for (k = 0; k < VMS__ENTRIES; k += 8) {
+            for (j = 0; j < 8; j++) any |= (t[k + j] ^ first) & ~kept;
+            if (any) break;
+            for (j = 0; j < 8; j++) vms__leaf_rewrite(c->space, &t[k + j], t[k + j], kept, pbits);
+        }
     } else {
-        for (k = 0; k < VMS__ENTRIES; k++) t[k] = (t[k] & kept) | pbits;
+        k = vms__rewrite_alike(t, first, kept, pbits);
     }
-    if (vms__pte_weakens(any, neu, 1))
-        vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any | neu));
-    return VMS__ENTRIES;
+    *changed = k;
+    if (k && vms__pte_weakens(first, neu, 1))
+        vms__flush_record(c, va, k * VMS_PAGE_4K, vms_pte_global(first | neu));
+    return k;
 }
 
 /* An unmap or protect, planned: the range's end, what it does to each leaf (remove it, or
@@ -2363,6 +2410,8 @@ typedef struct vms__change_plan_s {
     uint64_t end, need;
     vms_prop_t prop; /* protect: the new property, A and D masked out */
     bool unmap;
+    bool rel;                /* relative protect: each leaf's own property... */
+    vms_prop_t set, clear;   /* ...with `clear` removed and `set` added */
 } vms__change_plan_t;
 
 /* The plan of a change with its splits already made (need 0)... */
@@ -2372,13 +2421,15 @@ VMS__PRIVATE void vms__change_plan_split(vms__change_plan_t *p, uint64_t end, bo
     p->need = 0;
     p->prop = prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
     p->unmap = unmap;
+    p->rel = false;
+    p->set = p->clear = 0;
 }
 
-/* ...and of one from the cursor's position, which counts them. */
-VMS__PRIVATE void vms__change_plan(const vms_cursor_t *c, uint64_t end, bool unmap,
-                                   vms_prop_t prop, vms__change_plan_t *p) {
-    vms__change_plan_split(p, end, unmap, prop);
-    p->need = vms__edge_splits(c->space, c->va, end);
+/* The entry bits (no frame, no A/D) a relative protect gives the leaf e at level l. */
+VMS__PRIVATE uint64_t vms__rel_bits(vms_space_t *s, const vms__change_plan_t *p, uint64_t e,
+                                    int l) {
+    vms_prop_t q = vms_pte_prop(e, l) & ~(p->clear | VMS_ACCESSED | VMS_DIRTY);
+    return vms__prop_bits(s, q | p->set, l);
 }
 
 /* Apply a change plan from the cursor's position. Splits take frames from r. */
@@ -2410,11 +2461,8 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
             bool global = false, weak = false;
             k = 0;
             if (l == 1 && n == VMS__ENTRIES && vms__meta(s, t)->children == VMS__ENTRIES) {
-                int whole = vms__change_whole(c, t, va, p->unmap, pbits);
-                if (whole >= 0) {
-                    changed = (unsigned)whole;
-                    k = n;
-                }
+                if (p->rel) pbits = vms__rel_bits(s, p, t[0], l); /* for those like t[0] */
+                k = vms__change_whole(c, t, va, p->unmap, pbits, &changed);
             }
             for (; k < n; k++) {
                 uint64_t old = t[i + k], neu = 0;
@@ -2422,7 +2470,9 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                 if (vms_pte_is_used(old) && !vms_pte_is_leaf(old, l)) break; /* descend next */
                 hit = vms_pte_is_used(old);
                 if (hit && !p->unmap) {
-                    /* New bits computed once per run; keep the frame and the A/D bits. */
+                    /* New bits computed once per run (per leaf if relative); keep the frame
+                     * and the A/D bits. */
+                    if (p->rel) pbits = vms__rel_bits(s, p, old, l);
                     neu = (old & kept) | pbits;
                     hit = neu != old;
                     weak = hit && vms__pte_weakens(old, neu, l);
@@ -2460,13 +2510,15 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
     }
 }
 
-/* Unmap or protect [c->va, c->va + len): plan, reserve the splits, apply. */
-VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop_t prop,
+/* Unmap or protect [c->va, c->va + len) as the request p says (end and splits filled in
+ * here): plan, reserve the splits, apply. */
+VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, const vms__change_plan_t *req,
                              uint64_t *done) {
     vms_space_t *s = c->space;
-    vms__change_plan_t p;
+    vms__change_plan_t p = *req;
     vms__reserve_t r;
     uint64_t end;
+    const bool unmap = p.unmap;
     int err;
     if (!len) return VMS_ERR_ZEROLEN;
     if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
@@ -2492,7 +2544,8 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop
             return VMS_OK;
         }
     }
-    vms__change_plan(c, end, unmap, prop, &p);
+    p.end = end;
+    p.need = vms__edge_splits(s, c->va, end);
     r.zero_head = r.raw_head = 0;
     if (p.need) {
         err = vms__reserve(s, &r, 0, p.need);
@@ -2506,15 +2559,35 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, bool unmap, vms_prop
 
 VMS_API int vms_cursor_unmap(vms_cursor_t *c, uint64_t len, uint64_t *unmapped) {
     uint64_t done = 0;
-    int err = vms__change(c, len, true, 0, &done);
+    vms__change_plan_t p;
+    int err;
+    vms__change_plan_split(&p, 0, true, 0);
+    err = vms__change(c, len, &p, &done);
     if (unmapped) *unmapped = done;
     return err;
 }
 
 VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop) {
+    vms__change_plan_t p;
     int err = vms_prop_check(prop);
     if (err) return err;
-    return vms__change(c, len, false, prop, NULL);
+    vms__change_plan_split(&p, 0, false, prop);
+    return vms__change(c, len, &p, NULL);
+}
+
+/* The bits a relative protect may set or clear: rights, user, global, software bits. */
+#define VMS__REL_MASK (VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY))
+
+VMS_API int vms_cursor_protect_mask(vms_cursor_t *c, uint64_t len, vms_prop_t set,
+                                    vms_prop_t clear) {
+    vms__change_plan_t p;
+    if ((set | clear) & ~VMS__REL_MASK) return VMS_ERR_FLAGS;
+    if (set & clear) return VMS_ERR_ARG;
+    vms__change_plan_split(&p, 0, false, 0);
+    p.rel = true;
+    p.set = set;
+    p.clear = clear;
+    return vms__change(c, len, &p, NULL);
 }
 
 VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t prop,
@@ -2716,6 +2789,16 @@ VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_t len, vms_pro
     int err = vms_cursor_open(&c, s, va, len);
     if (err) return err;
     err = vms_cursor_protect(&c, len, prop);
+    vms_cursor_close(&c);
+    return err;
+}
+
+VMS_API int vms_space_protect_mask(vms_space_t *s, uint64_t va, uint64_t len, vms_prop_t set,
+                                   vms_prop_t clear) {
+    vms_cursor_t c;
+    int err = vms_cursor_open(&c, s, va, len);
+    if (err) return err;
+    err = vms_cursor_protect_mask(&c, len, set, clear);
     vms_cursor_close(&c);
     return err;
 }

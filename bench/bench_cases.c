@@ -58,7 +58,7 @@ static uint64_t bc_min_tables(uint64_t va, uint64_t len, int leaf_level, int lev
 /* ------------------------------------------------------------------------------------------ */
 /* map / unmap / protect */
 
-enum { BC_MAP_CURSOR, BC_MAP_SPACE, BC_MAP_SINGLE, BC_UNMAP, BC_PROTECT };
+enum { BC_MAP_CURSOR, BC_MAP_SPACE, BC_MAP_SINGLE, BC_UNMAP, BC_PROTECT, BC_PROTECT_MASK };
 
 typedef struct bc_map_s {
     vms_space_t sp;
@@ -131,7 +131,7 @@ static void *bc_map_setup(int op, int level, vms_bench_info_t *info) {
     m->flags = level == 1 ? VMS_MAP_MAX_4K : level == 2 ? VMS_MAP_MAX_2M : 0;
     m->min_tables = bc_min_tables(m->base, m->reps * BC_GIB, level, 4);
     info->items = m->reps * (BC_GIB / m->size);
-    info->manual = op != BC_PROTECT;
+    info->manual = op != BC_PROTECT && op != BC_PROTECT_MASK;
     /* One untimed round trip touches the arena and checks the result. */
     bc_map_all(m, op == BC_MAP_SINGLE || op == BC_MAP_SPACE ? op : BC_MAP_CURSOR);
     bc_map_verify(m);
@@ -142,7 +142,8 @@ static void *bc_map_setup(int op, int level, vms_bench_info_t *info) {
     vms_space_stats(&m->sp, &st);
     m->tables_empty = st.table_pages;
     /* Map and unmap steps start from a fresh space or a full one respectively. */
-    if (op == BC_UNMAP || op == BC_PROTECT) bc_map_all(m, BC_MAP_CURSOR);
+    if (op == BC_UNMAP || op == BC_PROTECT || op == BC_PROTECT_MASK)
+        bc_map_all(m, BC_MAP_CURSOR);
     return m;
 }
 
@@ -172,6 +173,17 @@ uint64_t vms_bench_protect_space_step(void *state) {
     vms_prop_t p = (m->flip ^= 1) ? VMS_R : VMS_RW;
     for (r = 0; r < m->reps; r++)
         bc_check(vms_space_protect(&m->sp, bc_va(m, r), BC_GIB, p), "vms_space_protect");
+    return m->sp.generation;
+}
+/* Relative protect: -W, then +W, keeping the rest of every mapping. */
+uint64_t vms_bench_protect_mask_step(void *state) {
+    bc_map_t *m = state;
+    uint64_t r;
+    int clear = (m->flip ^= 1);
+    for (r = 0; r < m->reps; r++)
+        bc_check(vms_space_protect_mask(&m->sp, bc_va(m, r), BC_GIB, clear ? 0 : VMS_W,
+                                        clear ? VMS_W : 0),
+                 "vms_space_protect_mask");
     return m->sp.generation;
 }
 
@@ -209,6 +221,7 @@ BC_MAP_FAMILY(map_space, BC_MAP_SPACE)
 BC_MAP_FAMILY(map_single, BC_MAP_SINGLE)
 BC_MAP_FAMILY(unmap_space, BC_UNMAP)
 BC_MAP_FAMILY(protect_space, BC_PROTECT)
+BC_MAP_FAMILY(protect_mask, BC_PROTECT_MASK)
 
 /* ------------------------------------------------------------------------------------------ */
 /* op1: one call per page into a populated region */

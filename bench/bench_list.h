@@ -100,6 +100,7 @@
     X("protect/space/4k", protect_space, VMS_BENCH_4K, (-1))                           \
     X("protect/space/2m", protect_space, VMS_BENCH_2M, (-1))                           \
     X("protect/space/1g", protect_space, VMS_BENCH_1G, (-1))                           \
+    X("protect/mask/4k", protect_mask, VMS_BENCH_4K, (-1))                             \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_DENSE, "dense")                                   \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SEQ, "seq")                                       \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SPARSE, "sparse")                                 \
@@ -165,6 +166,7 @@ VMS_BENCH_DECLARE_FAMILY(map_space)
 VMS_BENCH_DECLARE_FAMILY(map_single)
 VMS_BENCH_DECLARE_FAMILY(unmap_space)
 VMS_BENCH_DECLARE_FAMILY(protect_space)
+VMS_BENCH_DECLARE_FAMILY(protect_mask)
 VMS_BENCH_DECLARE_FAMILY(tr_walk)
 VMS_BENCH_DECLARE_FAMILY(tr_bare)
 VMS_BENCH_DECLARE_FAMILY(tr_swtlb)

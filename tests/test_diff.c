@@ -46,11 +46,13 @@ enum {
     OP_UNMAP_CURSOR,
     OP_PROTECT,
     OP_PROTECT_CURSOR,
+    OP_PROTECT_MASK,
     OP_PROBE,
     OP_COUNT
 };
 static const char *op_names[OP_COUNT] = {"map",     "cursor_map_range", "unmap", "cursor_unmap",
-                                         "protect", "cursor_protect",   "probe"};
+                                         "protect", "cursor_protect",   "protect_mask",
+                                         "probe"};
 
 static void add_region(diff_t *d, uint64_t base) {
     region_t *r = &d->reg[d->nreg++];
@@ -218,6 +220,7 @@ static void one_step(diff_t *d) {
              : roll < 55 ? OP_UNMAP_CURSOR
              : roll < 72 ? OP_PROTECT
              : roll < 77 ? OP_PROTECT_CURSOR
+             : roll < 83 ? OP_PROTECT_MASK
                          : OP_PROBE;
     int rc, want;
     random_range(d, r, grain, &va, &len);
@@ -296,6 +299,18 @@ static void one_step(diff_t *d) {
             rc = vms_cursor_protect(&c, len, p);
             vms_cursor_close(&c);
         }
+        break;
+    }
+    case OP_PROTECT_MASK: {
+        /* Bits to set and clear among rights, user, global and software bits, disjoint. */
+        const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+        vms_prop_t set = (vms_prop_t)rnd(d, 0x800) & rel & (vms_prop_t)rnd(d, 0x800);
+        vms_prop_t clear = (vms_prop_t)rnd(d, 0x800) & rel & ~set;
+        logop(d, "%llu protect_mask va %#llx len %#llx%.0llx set %#x clear %#x", va, len, 0, set,
+              clear);
+        vt_model_protect_mask(&d->m, va, len, set, clear);
+        want = VMS_OK;
+        rc = vms_space_protect_mask(&d->s, va, len, set, clear);
         break;
     }
     default:
@@ -391,11 +406,11 @@ static void run(int levels) {
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap "
-           "%llu, cursor unmap %llu, protect %llu, cursor protect %llu, probe %llu); most "
-           "leaves %zu\n",
+           "%llu, cursor unmap %llu, protect %llu, cursor protect %llu, protect mask %llu, "
+           "probe %llu); most leaves %zu\n",
            levels, VT_ULL(ops), secs, cpu, VT_ULL(d.counts[0]), VT_ULL(d.counts[1]),
            VT_ULL(d.counts[2]), VT_ULL(d.counts[3]), VT_ULL(d.counts[4]), VT_ULL(d.counts[5]),
-           VT_ULL(d.counts[6]), max_leaves);
+           VT_ULL(d.counts[6]), VT_ULL(d.counts[7]), max_leaves);
     fflush(stdout);
     vms_space_destroy(&d.s);
     vt_model_free(&d.m);

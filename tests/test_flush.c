@@ -333,6 +333,39 @@ Test(flush, protect_dropping_rights) {
     }
 }
 
+/* A relative protect flushes exactly where it weakens a mapping: -W on a writable page,
+ * not on a read-only one, and never for +X or +USER. */
+Test(flush, protect_mask_weakening_only) {
+    teardown();
+    space_init_with(1024, true);
+    cr_assert(eq(int, vms_space_activate(&sp, 1), VMS_OK));
+    uint64_t va = 0x7f0000000000ull;
+    cr_assert(eq(int, vms_space_map(&sp, va, 0x100000, 2 * K4, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, va + 2 * K4, 0x102000, 2 * K4, VMS_R, 0), VMS_OK));
+    size_t from = rec.n, nf = rec.flushes;
+    cr_assert(eq(int, vms_space_protect_mask(&sp, va, 4 * K4, VMS_X | VMS_USER, 0), VMS_OK));
+    cr_expect(eq(sz, rec.flushes, nf), "adding rights sent a flush");
+    vt_expect_page(&sp, va, va, 0x100000, K4, VMS_RWX | VMS_USER);
+    vt_expect_page(&sp, va + 3 * K4, va + 3 * K4, 0x103000, K4, VMS_RX | VMS_USER);
+    from = rec.n;
+    cr_assert(eq(int, vms_space_protect_mask(&sp, va, 4 * K4, 0, VMS_W), VMS_OK));
+    expect_one_range(from, va, 2 * K4, bit(1)); /* the read-only pages did not change */
+    vt_expect_page(&sp, va + K4, va + K4, 0x101000, K4, VMS_RX | VMS_USER);
+    vt_expect_page(&sp, va + 2 * K4, va + 2 * K4, 0x102000, K4, VMS_RX | VMS_USER);
+    /* The whole-table case: a full table of alike pages weakens and flushes once. */
+    uint64_t t = va + 4 * M2;
+    cr_assert(eq(int, vms_space_map(&sp, t, 0x400000, M2, VMS_RW | VMS_SW2, VMS_MAP_MAX_4K),
+                 VMS_OK));
+    from = rec.n;
+    cr_assert(eq(int, vms_space_protect_mask(&sp, t, M2, VMS_GLOBAL, VMS_W), VMS_OK));
+    expect_one_range(from, t, M2, bit(1));
+    vt_expect_page(&sp, t + 77 * K4, t + 77 * K4, 0x400000 + 77 * K4, K4,
+                   VMS_R | VMS_SW2 | VMS_GLOBAL);
+    nf = rec.flushes;
+    cr_assert(eq(int, vms_space_protect_mask(&sp, t, M2, VMS_GLOBAL, VMS_W), VMS_OK));
+    cr_expect(eq(sz, rec.flushes, nf), "a protect_mask that changes nothing sent a flush");
+}
+
 /* The same steps over a whole leaf table (the change loop's whole-table case): a weakening
  * protect flushes the table's 2 MiB once, one that only adds rights flushes nothing, and an
  * unmap of it flushes it once and marks the batch global if any entry was. */

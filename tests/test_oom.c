@@ -126,6 +126,11 @@ static int op_protect_split(vms_space_t *s) {
     return vms_space_protect(s, G1 + 5 * M2 + K4, 3 * G1 - 5 * M2, VMS_R);
 }
 
+static int op_protect_mask_split(vms_space_t *s) {
+    /* -W +USER from inside the first 1 GiB page to inside the 2 MiB page at 4 GiB. */
+    return vms_space_protect_mask(s, G1 + 5 * M2 + K4, 3 * G1 - 5 * M2, VMS_USER, VMS_W);
+}
+
 static int op_replace_split(vms_space_t *s) {
     return vms_space_map(s, G1 + M2 + K4, 0x9000, K4, VMS_R, VMS_MAP_REPLACE);
 }
@@ -188,6 +193,7 @@ static const scenario_t scenarios[] = {
     {"5 levels: cursor_map in the high half", 5, NULL, op_cursor_map5, 4},
     {"cursor protect_next splitting 1G", 4, setup_1g, op_cursor_protect_next, 2},
     {"cursor unmap splitting two 1G pages", 4, setup_two_1g_and_2m, op_cursor_unmap, 3},
+    {"protect_mask splitting 1G and 2M", 4, setup_two_1g_and_2m, op_protect_mask_split, 3},
 };
 
 Test(oom, map_many_tables) { run(&scenarios[0]); }
@@ -203,6 +209,7 @@ Test(oom, map5_across_2_48) { run(&scenarios[9]); }
 Test(oom, cursor_map5) { run(&scenarios[10]); }
 Test(oom, cursor_protect_next) { run(&scenarios[11]); }
 Test(oom, cursor_unmap) { run(&scenarios[12]); }
+Test(oom, protect_mask_split) { run(&scenarios[13]); }
 
 Test(oom, embedded_arena_fail_after) {
     /* The embedded arena's own hook: fail the 2nd allocation from now. */

@@ -99,6 +99,65 @@ Test(protect, accessed_dirty_kept) {
     cr_expect(eq(u64, *e & (VT_BIT(5) | VT_BIT(6)), VT_BIT(5) | VT_BIT(6)));
 }
 
+/* Relative protect: each mapping keeps its own property but for the bits set and cleared. */
+Test(protect, mask_keeps_the_rest) {
+    static const vms_prop_t props[] = {VMS_RW | VMS_USER, VMS_RX | VMS_GLOBAL, VMS_R | VMS_SW1,
+                                       VMS_RWX | VMS_CACHE_WC, 0, VMS_W | VMS_SW3};
+    const size_t n = sizeof props / sizeof props[0];
+    for (size_t i = 0; i < n; i++)
+        cr_assert(eq(int, vms_space_map(&sp, 0x40000 + i * K4, 0x90000 + i * K4, K4, props[i], 0),
+                     VMS_OK));
+    cr_assert(eq(int, vms_space_protect_mask(&sp, 0x40000, n * K4, VMS_SW0, VMS_W | VMS_X),
+                 VMS_OK));
+    for (size_t i = 0; i < n; i++)
+        vt_expect_page(&sp, 0x40000 + i * K4, 0x40000 + i * K4, 0x90000 + i * K4, K4,
+                       (props[i] & ~(VMS_W | VMS_X)) | VMS_SW0);
+    /* Outside the range nothing moved. */
+    cr_assert(eq(int, vms_space_map(&sp, 0x80000, 0x70000, K4, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect_mask(&sp, 0x40000, K4, 0, VMS_R), VMS_OK));
+    vt_expect_page(&sp, 0x80000, 0x80000, 0x70000, K4, VMS_RW);
+    vt_expect_page(&sp, 0x41000, 0x41000, 0x91000, K4, VMS_R | VMS_GLOBAL | VMS_SW0);
+}
+
+Test(protect, mask_splits_huge_pages_and_keeps_ad) {
+    const uint64_t P = 2 * G1;
+    cr_assert(eq(int, vms_space_map(&sp, G1, P, G1, VMS_RWX | VMS_ACCESSED | VMS_DIRTY, 0),
+                 VMS_OK));
+    cr_assert(eq(int, vms_space_protect_mask(&sp, G1 + 9 * M2 + K4, K4, VMS_USER, VMS_X), VMS_OK));
+    vt_expect_page(&sp, G1, G1, P, M2, VMS_RWX | VMS_ACCESSED | VMS_DIRTY);
+    vt_expect_page(&sp, G1 + 9 * M2, G1 + 9 * M2, P + 9 * M2, K4,
+                   VMS_RWX | VMS_ACCESSED | VMS_DIRTY);
+    vt_expect_page(&sp, G1 + 9 * M2 + K4, G1 + 9 * M2 + K4, P + 9 * M2 + K4, K4,
+                   VMS_RW | VMS_USER | VMS_ACCESSED | VMS_DIRTY);
+    cr_expect(eq(u64, vt_mapped_total(&sp), G1));
+    /* A whole huge page is changed in place. */
+    cr_assert(eq(int, vms_space_protect_mask(&sp, G1 + 20 * M2, M2, 0, VMS_W), VMS_OK));
+    vt_expect_page(&sp, G1 + 20 * M2, G1 + 20 * M2, P + 20 * M2, M2,
+                   VMS_RX | VMS_ACCESSED | VMS_DIRTY);
+    cr_expect(eq(sz, vt_count_mappings(&sp), 511 + 512));
+}
+
+Test(protect, mask_bad_input_changes_nothing) {
+    cr_assert(eq(int, vms_space_map(&sp, G1, 0, M2 + K4, VMS_RW, 0), VMS_OK));
+    const uint64_t d0 = vt_digest(&sp);
+    struct {
+        uint64_t va, len;
+        vms_prop_t set, clear;
+        int want;
+    } bad[] = {
+        {G1, K4, VMS_ACCESSED, 0, VMS_ERR_FLAGS},  {G1, K4, 0, VMS_DIRTY, VMS_ERR_FLAGS},
+        {G1, K4, VMS_CACHE_UC, 0, VMS_ERR_FLAGS},  {G1, K4, 0, 0x800, VMS_ERR_FLAGS},
+        {G1, K4, VMS_W, VMS_W | VMS_R, VMS_ERR_ARG}, {G1 + 1, K4, VMS_X, 0, VMS_ERR_ALIGN},
+        {G1, 0, VMS_X, 0, VMS_ERR_ZEROLEN},         {(uint64_t)1 << 47, K4, VMS_X, 0,
+                                                    VMS_ERR_NONCANON},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = vms_space_protect_mask(&sp, bad[i].va, bad[i].len, bad[i].set, bad[i].clear);
+        cr_expect(eq(int, rc, bad[i].want), "case %zu: %s", i, vms_err_name(rc));
+        cr_expect(eq(u64, vt_digest(&sp), d0), "case %zu changed the tables", i);
+    }
+}
+
 Test(protect, cache_policy_and_pat_bit) {
     cr_assert(eq(int, vms_space_map(&sp, G1, 0, G1, VMS_RW, 0), VMS_OK));
     cr_assert(eq(int, vms_space_protect(&sp, G1, M2, VMS_RW | VMS_CACHE_PAT(5)), VMS_OK));
@@ -168,4 +227,23 @@ Test(protect, whole_table_uniform_and_mixed) {
     cr_assert(eq(int, vms_space_protect(&sp, 4 * M2, 3 * M2, VMS_R), VMS_OK)); /* no change */
     vt_expect_page(&sp, 6 * M2 + 3 * K4, 6 * M2 + 3 * K4, pa + 1027 * K4, K4, VMS_R);
     cr_expect(eq(sz, vt_count_mappings(&sp), 3 * 512));
+}
+
+/* Relative protect over whole leaf tables whose entries differ at the first slot, in the
+ * middle and in the last: each entry keeps its own rights less the cleared ones. */
+Test(protect, mask_whole_table_mixed) {
+    const uint64_t pa = 0x4001000;
+    cr_assert(eq(int, vms_space_map(&sp, 4 * M2, pa, 3 * M2, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 4 * M2, K4, VMS_RWX), VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 5 * M2 + 300 * K4, K4, VMS_RW | VMS_USER),
+                 VMS_OK));
+    cr_assert(eq(int, vms_space_protect(&sp, 6 * M2 + 511 * K4, K4, VMS_R), VMS_OK));
+    cr_assert(eq(int, vms_space_protect_mask(&sp, 4 * M2, 3 * M2, VMS_GLOBAL, VMS_W), VMS_OK));
+    for (uint64_t k = 0; k < 3 * 512; k++) {
+        uint64_t va = 4 * M2 + k * K4;
+        vms_prop_t want = VMS_R | VMS_GLOBAL;
+        if (k == 0) want |= VMS_X;
+        if (k == 512 + 300) want |= VMS_USER;
+        vt_expect_page(&sp, va, va, pa + k * K4, K4, want);
+    }
 }

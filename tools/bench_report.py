@@ -128,6 +128,8 @@ def cost_targets(t, data, suffix=""):
        "unmap/space/4k", "unmap/bare_clear/4k", 2.0)
     le("protect RW→R of 1 GiB of 4 KiB pages vs a bare rewrite loop",
        "protect/space/4k", "protect/bare_rewrite/4k", 2.0)
+    le("relative protect (-W, +W) of 1 GiB of 4 KiB pages vs a bare rewrite loop",
+       "protect/mask/4k", "protect/bare_rewrite/4k", 2.0)
     le("software-TLB miss (random in 1 GiB, all misses) vs vms_translate on the same stream",
        "translate/dense/swtlb/indep", "translate/dense/walk/indep", 1.3)
     bare = [v for v in (ns(data, "map/bare_store/4k"), ns(data, "map/bare_gen/4k")) if v]
@@ -237,6 +239,7 @@ def map_table(data):
              ("unmap/space", "vms_space_unmap"),
              ("unmap/bare_clear", "bare clear loop (unmap baseline)"),
              ("protect/space", "vms_space_protect"),
+             ("protect/mask", "vms_space_protect_mask"),
              ("protect/bare_rewrite", "bare rewrite loop (protect baseline)")]
     for size in ("4k", "2m", "1g"):
         bare = ns(data, f"map/bare_store/{size}")

@@ -215,6 +215,16 @@ static void fm_protect(fm_t *m, uint64_t a, uint64_t b, vms_prop_t prop) {
             (prop & ~(VMS_ACCESSED | VMS_DIRTY)) | (m->v[i].prop & (VMS_ACCESSED | VMS_DIRTY));
 }
 
+/* A relative protect: clear, then set, in every leaf's property in [a, b). */
+static void fm_protect_mask(fm_t *m, uint64_t a, uint64_t b, vms_prop_t set, vms_prop_t clear) {
+    size_t i;
+    fm_touch(a, b);
+    fm_split_at(m, a);
+    if (b < fm_top()) fm_split_at(m, b);
+    for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++)
+        m->v[i].prop = (m->v[i].prop & ~clear) | set;
+}
+
 /* Insert the leaves of a range map (largest page VA, PA and length allow, capped). The range
  * must be empty in the model. */
 static void fm_insert_plan(fm_t *m, uint64_t a, uint64_t pa, uint64_t len, vms_prop_t prop,
@@ -1075,6 +1085,8 @@ static void fz_op_copy(void) {
 /* ------------------------------------------------------------------------------------------
  * Range operations (direct, or through the owner). */
 
+static vms_prop_t fz_clear; /* op 3 (relative protect): the bits cleared; prop is those set */
+
 static void fz_apply_ok(int op, uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop,
                         uint32_t flags) {
     uint64_t a = fm_lin(va);
@@ -1083,6 +1095,8 @@ static void fz_apply_ok(int op, uint64_t va, uint64_t pa, uint64_t len, vms_prop
         fm_insert_plan(&fz_m, a, pa, len, prop, fz_maxl(flags));
     } else if (op == 1) {
         fm_remove(&fz_m, a, a + len);
+    } else if (op == 3) {
+        fm_protect_mask(&fz_m, a, a + len, prop, fz_clear);
     } else {
         fm_protect(&fz_m, a, a + len, prop);
     }
@@ -1093,11 +1107,13 @@ static void fz_op_range(int op, bool fail) {
     vms_prop_t prop = 0;
     uint32_t flags = 0;
     unsigned how = fz_u8();
-    bool via_owner = fz_have_owner && ((how & 1) || fz_any_lease(va, len));
+    bool via_owner = op != 3 && fz_have_owner && ((how & 1) || fz_any_lease(va, len));
     int want, rc;
     uint64_t before = 0;
     fz_lease_t *blk = NULL;
     vms_lease_t got_blk = {12345};
+    /* The owner has no relative protect: never change a leased range behind its back. */
+    if (op == 3 && fz_have_owner && fz_any_lease(va, len)) return;
     if (op == 0) {
         flags = (how >> 1) & 7;
         if (how == 0xff) flags |= 0x100;
@@ -1109,6 +1125,13 @@ static void fz_op_range(int op, bool fail) {
         if (op == 2) {
             prop = fz_prop();
             if (!want) want = fz_prop_err(prop);
+        } else if (op == 3) {
+            const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+            prop = fz_prop();
+            fz_clear = fz_prop();
+            if (!(how & 2)) fz_clear &= ~prop; /* mostly disjoint */
+            if (!want && ((prop | fz_clear) & ~rel)) want = VMS_ERR_FLAGS;
+            if (!want && (prop & fz_clear)) want = VMS_ERR_ARG;
         }
     }
     if (fz_range_err(va, len) == VMS_OK) {
@@ -1144,15 +1167,17 @@ static void fz_op_range(int op, bool fail) {
             rc = vms_space_map(&fz_s, va, pa, len, prop, flags);
         else if (op == 1)
             rc = vms_space_unmap(&fz_s, va, len);
-        else
+        else if (op == 2)
             rc = vms_space_protect(&fz_s, va, len, prop);
+        else
+            rc = vms_space_protect_mask(&fz_s, va, len, prop, fz_clear);
     }
     fz_s.arena.fail_after = 0;
     if (fail && rc == VMS_ERR_NOMEM && !want) {
         FZ_EQ(fz_digest(), before, "digest after VMS_ERR_NOMEM");
         return;
     }
-    FZ_ERR(rc, want, op == 0 ? "map" : op == 1 ? "unmap" : "protect");
+    FZ_ERR(rc, want, op == 0 ? "map" : op == 1 ? "unmap" : op == 2 ? "protect" : "protect_mask");
     if (via_owner) {
         if (rc == VMS_ERR_BUSY)
             FZ_EQ(got_blk.id, blk->h.id, "blocker");
@@ -1943,7 +1968,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 1:
         case 2: fz_op_range(0, fail); break;
         case 3: fz_op_range(1, fail); break;
-        case 4: fz_op_range(2, fail); break;
+        case 4: fz_op_range((op & 16) ? 3 : 2, fail); break;
         case 5: fz_check_va(fz_va()); break;
         case 6: fz_check_va(fz_va() + (fz_u8() << 4)); break;
         case 7: fz_op_cursor(fail); break;

@@ -153,6 +153,14 @@ void vt_model_protect(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t prop)
     for (size_t i = lo; i < hi; i++) m->v[i].prop = (prop & ~ad) | (m->v[i].prop & ad);
 }
 
+void vt_model_protect_mask(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t set,
+                           vms_prop_t clear) {
+    size_t lo, hi;
+    if (!vt_model_any(m, va, len)) return;
+    vt__isolate(m, va, len, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) m->v[i].prop = (m->v[i].prop & ~clear) | set;
+}
+
 uint64_t vt_model_table_pages(const vt_model_t *m, int levels) {
     /* A table at level l exists for every distinct region of VMS_LEVEL_SIZE(l + 1) bytes that
      * holds a leaf of level l or below. Leaves are sorted, so each key sequence is sorted. */

@@ -100,6 +100,9 @@ int vt_model_map(vt_model_t *m, uint64_t va, uint64_t pa, uint64_t len, vms_prop
 uint64_t vt_model_unmap(vt_model_t *m, uint64_t va, uint64_t len);
 /* Sets prop on every leaf in range (A and D kept from the old leaf). */
 void vt_model_protect(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t prop);
+/* Clears `clear` and sets `set` in every leaf's property in range (relative protect). */
+void vt_model_protect_mask(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t set,
+                           vms_prop_t clear);
 /* The leaf holding va, or NULL. */
 const vt_leaf_t *vt_model_find(const vt_model_t *m, uint64_t va);
 bool vt_model_any(const vt_model_t *m, uint64_t va, uint64_t len);
