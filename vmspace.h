@@ -2333,6 +2333,14 @@ VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     if (c->level < l) c->level = l;
 }
 
+/* Whether the eight entries at t match `first` outside `kept`. */
+VMS__PRIVATE bool vms__alike8(const uint64_t *t, uint64_t first, uint64_t kept) {
+    uint64_t any = 0;
+    unsigned j;
+    for (j = 0; j < 8; j++) any |= (t[j] ^ first) & ~kept;
+    return !any;
+}
+
 /* Rewrite the leading entries of the leaf table t that match `first` outside `kept` to
  * their kept bits plus pbits; returns how many (a multiple of 8). Not for a concurrent
  * space. GCC's -O2 leaves the plain loop scalar: explicit two-entry vectors make it load
@@ -2351,12 +2359,8 @@ VMS__PRIVATE unsigned vms__rewrite_alike(uint64_t *t, uint64_t first, uint64_t k
         for (j = 0; j < 4; j++) *(vms__v2 *)(void *)(t + k + 2 * j) = (x[j] & kv) | pv;
     }
 #else
-    for (k = 0; k < VMS__ENTRIES; k += 8) {
-        uint64_t any = 0;
-        for (j = 0; j < 8; j++) any |= (t[k + j] ^ first) & ~kept;
-        if (any) break;
+    for (k = 0; k < VMS__ENTRIES && vms__alike8(t + k, first, kept); k += 8)
         for (j = 0; j < 8; j++) t[k + j] = (t[k + j] & kept) | pbits;
-    }
 #endif
     return k;
 }
@@ -2373,7 +2377,7 @@ VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t v
                                         uint64_t pbits, unsigned *changed) {
     const uint64_t kept = vms__pte_kept(1), first = t[0], neu = (first & kept) | pbits;
     uint64_t any = 0;
-    unsigned k, j;
+    unsigned k = 0, j;
     if (unmap) {
         for (k = 0; k < VMS__ENTRIES; k++) any |= t[k];
         vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any));
@@ -2381,19 +2385,13 @@ VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t v
         return VMS__ENTRIES;
     }
     if ((first & ~kept) == pbits) { /* nothing to do for the alike ones: count them */
-        for (k = 0; k < VMS__ENTRIES; k += 8) {
-            for (j = 0; j < 8; j++) any |= (t[k + j] ^ first) & ~kept;
-            if (any) break;
-        }
+        while (k < VMS__ENTRIES && vms__alike8(t + k, first, kept)) k += 8;
         *changed = 0;
         return k;
     }
     if (c->space->concurrent) {
-        for (k = 0; k < VMS__ENTRIES; k += 8) {
-            for (j = 0; j < 8; j++) any |= (t[k + j] ^ first) & ~kept;
-            if (any) break;
+        for (; k < VMS__ENTRIES && vms__alike8(t + k, first, kept); k += 8)
             for (j = 0; j < 8; j++) vms__leaf_rewrite(c->space, &t[k + j], t[k + j], kept, pbits);
-        }
     } else {
         k = vms__rewrite_alike(t, first, kept, pbits);
     }
