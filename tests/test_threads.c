@@ -550,6 +550,8 @@ typedef struct owner_shared_s {
     vms_space_t sp;
     vms_owner_t o;
     atomic_ulong broken, leases, busy, unmaps;
+    atomic_int conflicted; /* a guarded unmap has met another thread's lease */
+    pthread_barrier_t start;
     uint64_t rounds;
 } owner_shared_t;
 
@@ -564,7 +566,12 @@ static void *owner_worker(void *arg) {
     vt_rng_t g;
     uint64_t i, broken = 0, leases = 0, busy = 0, unmaps = 0;
     vt_rng_seed(&g, 0x0e11 + (uint64_t)w->id);
-    for (i = 0; i < sh->rounds; i++) {
+    /* All start together, and on a loaded machine, where the threads may still run one
+     * after another, they go on (up to 64 times as long) until the shared region has seen
+     * a conflict, so the test does not depend on the scheduler to exercise it. */
+    pthread_barrier_wait(&sh->start);
+    for (i = 0; i < sh->rounds || (!atomic_load(&sh->conflicted) && i < 64 * sh->rounds);
+         i++) {
         int region = vt_rng_below(&g, 3) == 0 ? 0 : 1 + w->id;
         uint64_t base = region_base(region), va, len, k;
         vms_lease_t l, b;
@@ -588,6 +595,7 @@ static void *owner_worker(void *arg) {
             int rc = vms_owner_unmap(&sh->o, va, len, &b);
             if (rc == VMS_ERR_BUSY) {
                 busy++;
+                atomic_store(&sh->conflicted, 1);
                 continue;
             }
             if (rc != VMS_OK) broken++;
@@ -626,12 +634,14 @@ Test(threads, owner_leases_beside_guarded_unmaps) {
                                         OWNER_PAGES * VT_SZ_4K, VMS_RW, 0),
                      VMS_OK));
     sh.rounds = VT_TSAN ? 1500 : 3000;
+    cr_assert(eq(int, pthread_barrier_init(&sh.start, NULL, OWNER_THREADS), 0));
     for (t = 0; t < OWNER_THREADS; t++) {
         w[t].sh = &sh;
         w[t].id = t;
         cr_assert(eq(int, pthread_create(&th[t], NULL, owner_worker, &w[t]), 0));
     }
     for (t = 0; t < OWNER_THREADS; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&sh.start);
     cr_expect(eq(u64, atomic_load(&sh.broken), 0), "%lu changes seen under a live lease",
               atomic_load(&sh.broken));
     cr_expect(gt(u64, atomic_load(&sh.leases), 0));
