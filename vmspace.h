@@ -742,6 +742,47 @@ VMS_NODISCARD VMS_API int vms_space_protect(vms_space_t *s, uint64_t va, uint64_
  *         SW0..3 in set or clear, VMS_ERR_ARG for a bit in both. */
 VMS_NODISCARD VMS_API int vms_space_protect_mask(vms_space_t *s, uint64_t va, uint64_t len,
                                                  vms_prop_t set, vms_prop_t clear);
+/* Protect by callback: fn sees each mapping in [va, va + len) in order (huge pages covered
+ * in part are split first, as by protect) and returns its new property; returning m->prop
+ * leaves it. Only the bits relative protect may change (R, W, X, USER, GLOBAL, SW0..3) are
+ * taken from what fn returns; the cache policy and A/D stay the mapping's own (under
+ * VMSPACE_DEBUG a return that differs in them is a caller bug and asserts). fn runs while
+ * the space is being changed: it must not call this space's functions. Only mappings
+ * whose access weakens are flushed.
+ * @return as vms_space_protect, VMS_ERR_ARG (fn NULL). */
+typedef vms_prop_t (*vms_protect_fn)(void *user, const vms_mapping_t *m);
+VMS_NODISCARD VMS_API int vms_space_protect_fn(vms_space_t *s, uint64_t va, uint64_t len,
+                                               vms_protect_fn fn, void *user);
+
+/* Harvest accessed and dirty bits (dirty tracking, working-set sampling): report the
+ * mappings of a range whose leaf has any of `bits`, and with VMS_HARVEST_CLEAR clear them,
+ * per entry (atomically in a concurrent space, so a bit a CPU sets meanwhile is reported
+ * now or kept for the next harvest). Clearing D records a flush of the page: a CPU that
+ * cached the dirty translation would write on without setting D again. Clearing A records
+ * none unless VMS_HARVEST_FLUSH_ACCESSED: a stale translation only delays the next A until
+ * the CPU drops it, which sampling tolerates (what Linux does on x86 for
+ * ptep_clear_flush_young); ask for the flush for exact sampling. A huge page the range
+ * covers in part is reported, but its bits are not cleared: they also speak for its pages
+ * outside the range, which a later harvest must still see. Translations do not change, so
+ * software TLBs keep their entries. */
+#define VMS_HARVEST_CLEAR 0x1u
+#define VMS_HARVEST_FLUSH_ACCESSED 0x2u
+typedef struct vms_harvest_s {
+    vms_prop_t bits;  /* VMS_ACCESSED, VMS_DIRTY or both */
+    uint32_t flags;   /* VMS_HARVEST_* */
+    uint64_t *bitmap; /* NULL, or one bit per 4 KiB page of the range (bit i % 64 of word
+                       * i / 64 for va + i * 4 KiB), set for each page reported; bits are
+                       * only set, so the caller clears the bitmap first */
+    void (*fn)(void *user, const vms_mapping_t *m); /* NULL, or called for each mapping
+                       * reported, in order, with the A/D bits it had in m->prop; it runs
+                       * while the space is being changed and must not call its functions */
+    void *user;
+    uint64_t found; /* out: bytes of the range reported (added to) */
+} vms_harvest_t;
+/* @return VMS_OK, the range errors of vms_space_unmap, VMS_ERR_FLAGS (bits not a non-empty
+ *         subset of VMS_ACCESSED | VMS_DIRTY, or an unknown flag). */
+VMS_NODISCARD VMS_API int vms_space_harvest(vms_space_t *s, uint64_t va, uint64_t len,
+                                            vms_harvest_t *h);
 /* The mapping that holds va. @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_NOENT. */
 VMS_NODISCARD VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
 /* Call fn for every mapping in VA order (lower half first); stop early if fn returns
@@ -845,6 +886,12 @@ VMS_NODISCARD VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_
 /* vms_space_protect_mask from the current address; advance to va + len. */
 VMS_NODISCARD VMS_API int vms_cursor_protect_mask(vms_cursor_t *c, uint64_t len, vms_prop_t set,
                                                   vms_prop_t clear);
+/* vms_space_protect_fn from the current address; advance to va + len. */
+VMS_NODISCARD VMS_API int vms_cursor_protect_fn(vms_cursor_t *c, uint64_t len, vms_protect_fn fn,
+                                                void *user);
+/* vms_space_harvest from the current address (the bitmap starts there); advance to
+ * va + len. Flushes go in the cursor's batch. */
+VMS_NODISCARD VMS_API int vms_cursor_harvest(vms_cursor_t *c, uint64_t len, vms_harvest_t *h);
 
 /* The fast case of vms_cursor_map, inline: a 4 KiB page into an empty slot of the level-1
  * table on the cursor's path, not its last slot (so the cursor stays in that table), with
@@ -2409,7 +2456,9 @@ typedef struct vms__change_plan_s {
     vms_prop_t prop; /* protect: the new property, A and D masked out */
     bool unmap;
     bool rel;                /* relative protect: each leaf's own property... */
-    vms_prop_t set, clear;   /* ...with `clear` removed and `set` added */
+    vms_prop_t set, clear;   /* ...with `clear` removed and `set` added, */
+    vms_protect_fn fn;       /* ...or what fn makes of it */
+    void *user;
 } vms__change_plan_t;
 
 /* The plan of a change with its splits already made (need 0)... */
@@ -2421,13 +2470,27 @@ VMS__PRIVATE void vms__change_plan_split(vms__change_plan_t *p, uint64_t end, bo
     p->unmap = unmap;
     p->rel = false;
     p->set = p->clear = 0;
+    p->fn = NULL;
+    p->user = NULL;
 }
 
-/* The entry bits (no frame, no A/D) a relative protect gives the leaf e at level l. */
-VMS__PRIVATE uint64_t vms__rel_bits(vms_space_t *s, const vms__change_plan_t *p, uint64_t e,
-                                    int l) {
-    vms_prop_t q = vms_pte_prop(e, l) & ~(p->clear | VMS_ACCESSED | VMS_DIRTY);
-    return vms__prop_bits(s, q | p->set, l);
+/* The bits a relative protect may set or clear: rights, user, global, software bits. */
+#define VMS__REL_MASK (VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY))
+
+/* The entry bits (no frame, no A/D) a relative protect gives the leaf e at lin, level l. */
+VMS__PRIVATE uint64_t vms__rel_bits(vms_space_t *s, const vms__change_plan_t *p, uint64_t lin,
+                                    uint64_t e, int l) {
+    vms_prop_t old = vms_pte_prop(e, l), q;
+    if (p->fn) {
+        vms_mapping_t m;
+        vms__fill_mapping(s, lin, e, l, &m);
+        q = p->fn(p->user, &m);
+        VMS_ASSERT(!((q ^ old) & ~VMS__REL_MASK)); /* fn changed what it may not */
+        q = (q & VMS__REL_MASK) | (old & ~VMS__REL_MASK);
+    } else {
+        q = (old & ~p->clear) | p->set;
+    }
+    return vms__prop_bits(s, q & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY), l);
 }
 
 /* Apply a change plan from the cursor's position. Splits take frames from r. */
@@ -2458,8 +2521,9 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
             uint64_t first = 0, count = 0;
             bool global = false, weak = false;
             k = 0;
-            if (l == 1 && n == VMS__ENTRIES && vms__meta(s, t)->children == VMS__ENTRIES) {
-                if (p->rel) pbits = vms__rel_bits(s, p, t[0], l); /* for those like t[0] */
+            if (l == 1 && n == VMS__ENTRIES && vms__meta(s, t)->children == VMS__ENTRIES &&
+                !p->fn) {
+                if (p->rel) pbits = vms__rel_bits(s, p, va, t[0], l); /* those like t[0] */
                 k = vms__change_whole(c, t, va, p->unmap, pbits, &changed);
             }
             for (; k < n; k++) {
@@ -2470,7 +2534,7 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                 if (hit && !p->unmap) {
                     /* New bits computed once per run (per leaf if relative); keep the frame
                      * and the A/D bits. */
-                    if (p->rel) pbits = vms__rel_bits(s, p, old, l);
+                    if (p->rel) pbits = vms__rel_bits(s, p, va + k * sz, old, l);
                     neu = (old & kept) | pbits;
                     hit = neu != old;
                     weak = hit && vms__pte_weakens(old, neu, l);
@@ -2573,9 +2637,6 @@ VMS_API int vms_cursor_protect(vms_cursor_t *c, uint64_t len, vms_prop_t prop) {
     return vms__change(c, len, &p, NULL);
 }
 
-/* The bits a relative protect may set or clear: rights, user, global, software bits. */
-#define VMS__REL_MASK (VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY))
-
 VMS_API int vms_cursor_protect_mask(vms_cursor_t *c, uint64_t len, vms_prop_t set,
                                     vms_prop_t clear) {
     vms__change_plan_t p;
@@ -2585,6 +2646,16 @@ VMS_API int vms_cursor_protect_mask(vms_cursor_t *c, uint64_t len, vms_prop_t se
     p.rel = true;
     p.set = set;
     p.clear = clear;
+    return vms__change(c, len, &p, NULL);
+}
+
+VMS_API int vms_cursor_protect_fn(vms_cursor_t *c, uint64_t len, vms_protect_fn fn, void *user) {
+    vms__change_plan_t p;
+    if (!fn) return VMS_ERR_ARG;
+    vms__change_plan_split(&p, 0, false, 0);
+    p.rel = true;
+    p.fn = fn;
+    p.user = user;
     return vms__change(c, len, &p, NULL);
 }
 
@@ -2639,6 +2710,169 @@ VMS_API int vms_cursor_protect_next(vms_cursor_t *c, uint64_t len, vms_prop_t pr
         VMS__CHECK_SPAN(s, base & ~(VMS_PAGE_1G - 1u), limit);
         return VMS_OK;
     }
+}
+
+/* >>impl-harvest */
+
+/* Set bits [first, first + n) of a bitmap. */
+VMS__PRIVATE void vms__bits_set(uint64_t *bm, uint64_t first, uint64_t n) {
+    while (n) {
+        unsigned b = (unsigned)(first & 63u);
+        uint64_t take = 64u - b < n ? 64u - b : n;
+        bm[first >> 6] |= (take == 64u ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1u)) << b;
+        first += take;
+        n -= take;
+    }
+}
+
+/* What a harvest does, worked out once: the entry bits it looks for, clears and flushes. */
+typedef struct vms__harvest_plan_s {
+    uint64_t start, end; /* the range (lin); the bitmap counts pages from start */
+    uint64_t want;       /* VMS_PTE_A and/or VMS_PTE_D */
+    uint64_t clear;      /* want, or 0 */
+    uint64_t flushed;    /* the cleared bits whose clearing is flushed */
+} vms__harvest_plan_t;
+
+/* Report the leaf e (as it was before any clearing) at level l, of which [from, to) is in
+ * the range. */
+VMS__PRIVATE void vms__harvest_report(vms_cursor_t *c, const vms__harvest_plan_t *p,
+                                      vms_harvest_t *h, uint64_t from, uint64_t to,
+                                      uint64_t e, int l) {
+    h->found += to - from;
+    if (h->bitmap) vms__bits_set(h->bitmap, (from - p->start) >> 12, (to - from) >> 12);
+    if (h->fn) {
+        vms_mapping_t m;
+        vms__fill_mapping(c->space, from, e, l, &m);
+        h->fn(h->user, &m);
+    }
+}
+
+/* Clear the looked-for bits of a live leaf, returning what it held: an atomic AND in a
+ * concurrent space, so a bit a CPU sets between the read and the write is not lost. */
+VMS__PRIVATE uint64_t vms__leaf_clear(const vms_space_t *s, uint64_t *p, uint64_t old,
+                                      uint64_t bits) {
+#if VMS__THREADS
+    if (s->concurrent) return __atomic_fetch_and(p, ~bits, __ATOMIC_ACQ_REL);
+#endif
+    (void)s;
+    vms__pte_set(p, old & ~bits);
+    return old;
+}
+
+/* A whole level-1 table inside the range, in a plain space, bitmap or count only: one pass
+ * in blocks of 64 entries that builds each bitmap word without a branch per entry, and
+ * stores back only blocks of 8 that held a looked-for bit. Flushes cover the cleared
+ * entries whose clearing is flushed, in runs (vms__flush_record joins adjacent ones). */
+VMS__PRIVATE void vms__harvest_table(vms_cursor_t *c, const vms__harvest_plan_t *p,
+                                     vms_harvest_t *h, uint64_t *t, uint64_t va) {
+    const uint64_t want = p->want, idx = (va - p->start) >> 12;
+    uint64_t found = 0, global = 0;
+    unsigned w, j, k;
+    for (w = 0; w < VMS__ENTRIES / 64u; w++) {
+        uint64_t *b = t + w * 64u, m = 0, f = 0, wva = va + w * 64u * VMS_PAGE_4K;
+        for (j = 0; j < 64u; j += 8) {
+            uint64_t any = 0;
+            for (k = 0; k < 8u; k++) {
+                uint64_t e = b[j + k], hit = (e & want) != 0;
+                found += hit;
+                m |= hit << (j + k);
+                f |= (uint64_t)((e & p->flushed) && (e & VMS_PTE_P)) << (j + k);
+                any |= e & want;
+            }
+            if (any && p->clear)
+                for (k = 0; k < 8u; k++) {
+                    global |= b[j + k];
+                    b[j + k] &= ~p->clear;
+                }
+        }
+        if (h->bitmap) {
+            uint64_t at = idx + w * 64u;
+            unsigned sh = (unsigned)(at & 63u);
+            h->bitmap[at >> 6] |= m << sh;
+            if (sh) h->bitmap[(at >> 6) + 1] |= m >> (64u - sh);
+        }
+        if (f == ~(uint64_t)0) {
+            vms__flush_record(c, wva, 64u * VMS_PAGE_4K, vms_pte_global(global));
+        } else if (f) {
+            for (j = 0; j < 64u; j = k) {
+                for (k = j; k < 64u && (f >> k & 1u); k++) {}
+                if (k > j) vms__flush_record(c, wva + j * VMS_PAGE_4K, (k - j) * VMS_PAGE_4K,
+                                             vms_pte_global(global));
+                else k++;
+            }
+        }
+    }
+    h->found += found * VMS_PAGE_4K;
+}
+
+VMS_API int vms_cursor_harvest(vms_cursor_t *c, uint64_t len, vms_harvest_t *h) {
+    vms_space_t *s = c->space;
+    vms__harvest_plan_t p;
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    if (!h->bits || (h->bits & ~ad) ||
+        (h->flags & ~(uint32_t)(VMS_HARVEST_CLEAR | VMS_HARVEST_FLUSH_ACCESSED)))
+        return VMS_ERR_FLAGS;
+    if (!len) return VMS_ERR_ZEROLEN;
+    if (len & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
+    /* A and D are at the same bit positions in properties and entries. */
+    p.want = h->bits;
+    p.clear = (h->flags & VMS_HARVEST_CLEAR) ? p.want : 0;
+    p.flushed = p.clear & (VMS_PTE_D | ((h->flags & VMS_HARVEST_FLUSH_ACCESSED) ? VMS_PTE_A : 0));
+    p.start = c->va;
+    p.end = c->va + len;
+    vms__cursor_sync(c);
+    while (c->va < p.end) {
+        uint64_t va = c->va, e = vms__descend(c, 1), base, sz, n, k, stop;
+        int l = c->level;
+        uint64_t *t = c->path[l];
+        unsigned i = vms_addr_index(va, l);
+        bool global = false;
+        uint64_t first = 0, count = 0;
+        sz = VMS__SIZE(l);
+        base = va & ~(sz - 1u);
+        stop = base + sz < p.end ? base + sz : p.end;
+        if (!vms_pte_is_used(e)) {
+            vms__move(c, stop);
+            continue;
+        }
+        if (base < va || p.end - base < sz) { /* a huge page covered in part: bits kept */
+            if (e & p.want) vms__harvest_report(c, &p, h, va, stop, e, l);
+            vms__move(c, stop);
+            continue;
+        }
+        n = vms__run_slots(va, p.end, l, i);
+        k = 0;
+        if (l == 1 && n == VMS__ENTRIES && !h->fn && !s->concurrent) {
+            vms__harvest_table(c, &p, h, t, va);
+            k = n;
+        }
+        for (; k < n; k++) {
+            uint64_t old = vms__pte_get(&t[i + k]), at = va + k * sz;
+            bool flush = false;
+            if (old && !vms_pte_is_leaf(old, l)) break; /* a table: descend next */
+            if (old & p.want) {
+                if (p.clear) {
+                    old = vms__leaf_clear(s, &t[i + k], old, p.clear);
+                    flush = (old & p.flushed) && (old & VMS_PTE_P); /* cached if present */
+                }
+                vms__harvest_report(c, &p, h, at, at + sz, old, l);
+            }
+            if (!flush) {
+                if (count) vms__flush_record(c, first, count * sz, global);
+                count = 0;
+                global = false;
+                continue;
+            }
+            if (!count) first = at;
+            count++;
+            global |= vms_pte_global(old);
+        }
+        if (count) vms__flush_record(c, first, count * sz, global);
+        n = k ? k : 1;
+        vms__move(c, va + n * sz < p.end ? va + n * sz : p.end);
+    }
+    return VMS_OK;
 }
 
 /* >>impl-space */
@@ -2797,6 +3031,25 @@ VMS_API int vms_space_protect_mask(vms_space_t *s, uint64_t va, uint64_t len, vm
     int err = vms_cursor_open(&c, s, va, len);
     if (err) return err;
     err = vms_cursor_protect_mask(&c, len, set, clear);
+    vms_cursor_close(&c);
+    return err;
+}
+
+VMS_API int vms_space_protect_fn(vms_space_t *s, uint64_t va, uint64_t len, vms_protect_fn fn,
+                                 void *user) {
+    vms_cursor_t c;
+    int err = vms_cursor_open(&c, s, va, len);
+    if (err) return err;
+    err = vms_cursor_protect_fn(&c, len, fn, user);
+    vms_cursor_close(&c);
+    return err;
+}
+
+VMS_API int vms_space_harvest(vms_space_t *s, uint64_t va, uint64_t len, vms_harvest_t *h) {
+    vms_cursor_t c;
+    int err = vms_cursor_open(&c, s, va, len);
+    if (err) return err;
+    err = vms_cursor_harvest(&c, len, h);
     vms_cursor_close(&c);
     return err;
 }

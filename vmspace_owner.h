@@ -373,6 +373,15 @@ VMS_NODISCARD VMS_OWNER_API int vms_owner_unmap(vms_owner_t *o, uint64_t va, uin
  *         overlaps the range, else what vms_space_protect returns. */
 VMS_NODISCARD VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len,
                                                   vms_prop_t prop, vms_lease_t *blocker);
+/* vms_space_protect_mask and vms_space_protect_fn through the owner: the arguments are
+ * checked first, then a live lease over the range refuses them with VMS_ERR_BUSY
+ * (*blocker set), as for protect. */
+VMS_NODISCARD VMS_OWNER_API int vms_owner_protect_mask(vms_owner_t *o, uint64_t va, uint64_t len,
+                                                       vms_prop_t set, vms_prop_t clear,
+                                                       vms_lease_t *blocker);
+VMS_NODISCARD VMS_OWNER_API int vms_owner_protect_fn(vms_owner_t *o, uint64_t va, uint64_t len,
+                                                     vms_protect_fn fn, void *user,
+                                                     vms_lease_t *blocker);
 
 /* The first lease (in VA order) that a new lease of `kind` over [va, va + len) would conflict
  * with (the seed's can_create_reader / can_create_writer, with shared_reader applied).
@@ -1461,6 +1470,25 @@ VMS__PRIVATE int vms__owner_protect_locked(vms_owner_t *o, uint64_t va, uint64_t
     return err;
 }
 
+/* Relative protect (masks, or fn if not NULL) under the guard. */
+VMS__PRIVATE int vms__owner_protect_rel_locked(vms_owner_t *o, uint64_t va, uint64_t len,
+                                               vms_prop_t set, vms_prop_t clear,
+                                               vms_protect_fn fn, void *user,
+                                               vms_lease_t *blocker) {
+    const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+    int err = vms_space_check_range(o->space, va, len);
+    if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    if (!err && !fn && ((set | clear) & ~rel)) err = VMS_ERR_FLAGS;
+    if (!err && !fn && (set & clear)) err = VMS_ERR_ARG;
+    if (err) return err;
+    err = vms__guard(o, va, len, blocker);
+    if (err) return err;
+    err = fn ? vms_space_protect_fn(o->space, va, len, fn, user)
+             : vms_space_protect_mask(o->space, va, len, set, clear);
+    VMS__VERIFY(o);
+    return err;
+}
+
 /* The next lease of the merged iteration (readers and writers never share a start, since a
  * reader and a writer never overlap). */
 VMS__PRIVATE bool vms__oiter_take(vms_owner_iter_t *it, vms_lease_info_t *out) {
@@ -1603,6 +1631,27 @@ VMS_OWNER_API int vms_owner_protect(vms_owner_t *o, uint64_t va, uint64_t len, v
     int rc;
     vms__owner_lock(o);
     rc = vms__owner_protect_locked(o, va, len, prop, blocker);
+    vms__owner_unlock(o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_protect_mask(vms_owner_t *o, uint64_t va, uint64_t len,
+                                         vms_prop_t set, vms_prop_t clear, vms_lease_t *blocker) {
+    int rc;
+    vms__owner_lock(o);
+    rc = vms__owner_protect_rel_locked(o, va, len, set, clear, NULL, NULL, blocker);
+    vms__owner_unlock(o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_protect_fn(vms_owner_t *o, uint64_t va, uint64_t len,
+                                       vms_protect_fn fn, void *user, vms_lease_t *blocker) {
+    int rc = vms_space_check_range(o->space, va, len);
+    if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    if (!rc && !fn) rc = VMS_ERR_ARG;
+    if (rc) return rc;
+    vms__owner_lock(o);
+    rc = vms__owner_protect_rel_locked(o, va, len, 0, 0, fn, user, blocker);
     vms__owner_unlock(o);
     return rc;
 }

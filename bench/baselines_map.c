@@ -10,6 +10,8 @@
  *                 every step, so the tables are built from nothing as in a fresh space.
  *   map_clear     the bare limit of an unmap: clear the 4 KiB entries of the leaf tables.
  *   map_rewrite   the bare limit of a protect: clear RW in every entry (a read, a store).
+ *   scan_clear    the bare limit of a dirty harvest: every entry with D set loses it and
+ *                 sets its bit in a bitmap (the reset, untimed, sets D again everywhere).
  *   op1_rootwalk  the same per-page mapper installing single pages into a populated region
  *                 (every other slot mapped, tables present), one call per page, as the
  *                 library's op1 cases do; variant 4 + level is the bare inline walk and store
@@ -163,6 +165,61 @@ void vms_bench_map_rewrite_report(void *state, vms_bench_info_t *info) {
     (void)info;
 }
 void vms_bench_map_rewrite_teardown(void *state) { vms_bench_map_bare_teardown(state); }
+
+#define BM_D ((uint64_t)1 << 6)
+typedef struct bm_scan_s {
+    bm_bare_t b;
+    uint64_t *bitmap;
+} bm_scan_t;
+
+void *vms_bench_scan_clear_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bm_bare_t *b = bm_bare_setup(variant, info);
+    bm_scan_t *s = calloc(1, sizeof *s);
+    (void)arg;
+    if (!s) vms_bench_die("calloc", 0);
+    s->b = *b;
+    free(b);
+    s->bitmap = calloc(s->b.n / 64 + 1, 8);
+    if (!s->bitmap) vms_bench_die("calloc", 0);
+    info->manual = 1;
+    vms_bench_scan_clear_reset(s);
+    return s;
+}
+
+uint64_t vms_bench_scan_clear_step(void *state) {
+    bm_scan_t *s = state;
+    uint64_t *restrict t = s->b.dst, *restrict bm = s->bitmap;
+    uint64_t i, n = s->b.n, d = BM_D | s->b.salt;
+    for (i = 0; i < n; i++) {
+        uint64_t e = t[i];
+        if (e & d) {
+            t[i] = e & ~d;
+            bm[i >> 6] |= (uint64_t)1 << (i & 63);
+        }
+    }
+    return bm[0];
+}
+
+void vms_bench_scan_clear_reset(void *state) {
+    bm_scan_t *s = state;
+    uint64_t i;
+    for (i = 0; i < s->b.n; i++) s->b.dst[i] = s->b.src[i] | BM_D;
+    memset(s->bitmap, 0, (s->b.n / 64 + 1) * 8);
+}
+void vms_bench_scan_clear_report(void *state, vms_bench_info_t *info) {
+    bm_scan_t *s = state;
+    vms_bench_scan_clear_step(s);
+    if (s->b.dst[s->b.n - 1] != s->b.src[s->b.n - 1] || s->bitmap[s->b.n / 64 - 1] != ~(uint64_t)0)
+        vms_bench_die("bare scan-and-clear check", 0);
+    (void)info;
+}
+void vms_bench_scan_clear_teardown(void *state) {
+    bm_scan_t *s = state;
+    vms_bench_free(s->b.dst, s->b.n * 8);
+    vms_bench_free(s->b.src, s->b.n * 8);
+    free(s->bitmap);
+    free(s);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* map_rootwalk */

@@ -224,6 +224,109 @@ BC_MAP_FAMILY(protect_space, BC_PROTECT)
 BC_MAP_FAMILY(protect_mask, BC_PROTECT_MASK)
 
 /* ------------------------------------------------------------------------------------------ */
+/* harvest: 1 GiB of 4 KiB pages, all dirty (the reset, untimed, sets D in every leaf as a
+ * CPU would, through the leaf tables found once at setup); a step reports them into a
+ * bitmap and clears them. The cursor_next case is what a caller without harvest writes: a
+ * walk of vms_cursor_next that tests D and sets the bit, without even clearing it. */
+
+typedef struct bc_harvest_s {
+    vms_space_t sp;
+    uint64_t *tables[512]; /* the leaf tables of the range */
+    uint64_t *bitmap;
+    int via_next;
+} bc_harvest_t;
+
+static void bc_harvest_reset(void *state) {
+    bc_harvest_t *h = state;
+    unsigned t, i;
+    for (t = 0; t < 512; t++)
+        for (i = 0; i < 512; i++) h->tables[t][i] |= VMS_DIRTY; /* D is bit 6 in both */
+    memset(h->bitmap, 0, BC_GIB / VMS_PAGE_4K / 8);
+}
+
+static void *bc_harvest_setup(int via_next, vms_bench_info_t *info) {
+    bc_harvest_t *h = calloc(1, sizeof *h);
+    vms_space_desc_t d;
+    unsigned t;
+    if (!h) vms_bench_die("calloc", 0);
+    memset(&d, 0, sizeof d);
+    d.arena.size = 64u << 20;
+    bc_check(vms_space_init(&h->sp, &d), "vms_space_init");
+    bc_check(vms_space_map(&h->sp, BC_VA, BC_PA, BC_GIB, VMS_RW, VMS_MAP_MAX_4K), "map");
+    for (t = 0; t < 512; t++) {
+        uint64_t va = BC_VA + (uint64_t)t * VMS_PAGE_2M;
+        uint64_t *tb = vms_space_table(&h->sp, h->sp.root_pa);
+        int l;
+        for (l = 4; l > 1; l--)
+            tb = vms_space_table(&h->sp, vms_pte_table_pa(tb[vms_addr_index(va, l)]));
+        h->tables[t] = tb;
+    }
+    h->bitmap = calloc(BC_GIB / VMS_PAGE_4K / 8, 1);
+    if (!h->bitmap) vms_bench_die("calloc", 0);
+    h->via_next = via_next;
+    info->items = BC_GIB / VMS_PAGE_4K;
+    info->manual = 1;
+    bc_harvest_reset(h);
+    return h;
+}
+
+static uint64_t bc_harvest_step(void *state) {
+    bc_harvest_t *h = state;
+    if (h->via_next) {
+        vms_cursor_t c;
+        vms_mapping_t m;
+        bc_check(vms_cursor_open(&c, &h->sp, BC_VA, BC_GIB), "vms_cursor_open");
+        while (vms_cursor_next(&c, &m))
+            if (m.prop & VMS_DIRTY) {
+                uint64_t i = (m.va - BC_VA) >> 12;
+                h->bitmap[i >> 6] |= (uint64_t)1 << (i & 63);
+            }
+        vms_cursor_close(&c);
+    } else {
+        vms_harvest_t hv;
+        memset(&hv, 0, sizeof hv);
+        hv.bits = VMS_DIRTY;
+        hv.flags = VMS_HARVEST_CLEAR;
+        hv.bitmap = h->bitmap;
+        bc_check(vms_space_harvest(&h->sp, BC_VA, BC_GIB, &hv), "vms_space_harvest");
+    }
+    return h->bitmap[0];
+}
+
+static void bc_harvest_report(void *state, vms_bench_info_t *info) {
+    bc_harvest_t *h = state;
+    uint64_t i, n = BC_GIB / VMS_PAGE_4K / 64;
+    (void)info;
+    bc_harvest_reset(h);
+    bc_harvest_step(h);
+    for (i = 0; i < n; i++)
+        if (h->bitmap[i] != ~(uint64_t)0) vms_bench_die("harvest bitmap check", (int)i);
+    if (!h->via_next && (h->tables[511][511] & VMS_DIRTY)) vms_bench_die("harvest clear check", 0);
+}
+
+static void bc_harvest_teardown(void *state) {
+    bc_harvest_t *h = state;
+    vms_space_destroy(&h->sp);
+    free(h->bitmap);
+    free(h);
+}
+
+#define BC_HARVEST_FAMILY(family, via_next)                                             \
+    void *vms_bench_##family##_setup(int variant, int64_t arg, vms_bench_info_t *info) { \
+        (void)variant;                                                                  \
+        (void)arg;                                                                      \
+        return bc_harvest_setup(via_next, info);                                        \
+    }                                                                                   \
+    uint64_t vms_bench_##family##_step(void *state) { return bc_harvest_step(state); }  \
+    void vms_bench_##family##_reset(void *state) { bc_harvest_reset(state); }           \
+    void vms_bench_##family##_report(void *state, vms_bench_info_t *info) {             \
+        bc_harvest_report(state, info);                                                 \
+    }                                                                                   \
+    void vms_bench_##family##_teardown(void *state) { bc_harvest_teardown(state); }
+BC_HARVEST_FAMILY(harvest_space, 0)
+BC_HARVEST_FAMILY(harvest_next, 1)
+
+/* ------------------------------------------------------------------------------------------ */
 /* op1: one call per page into a populated region */
 
 #define BC_OP1_HOLES 256

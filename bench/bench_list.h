@@ -61,6 +61,7 @@
     X("map/rootwalk/1g", map_rootwalk, VMS_BENCH_1G, (-1))                             \
     X("unmap/bare_clear/4k", map_clear, VMS_BENCH_4K, (-1))                            \
     X("protect/bare_rewrite/4k", map_rewrite, VMS_BENCH_4K, (-1))                      \
+    X("harvest/bare_scan_clear/4k", scan_clear, VMS_BENCH_4K, (-1))                    \
     X("op1/rootwalk/4k", op1_rootwalk, VMS_BENCH_4K, (-1))                             \
     X("op1/rootwalk/2m", op1_rootwalk, VMS_BENCH_2M, (-1))                             \
     X("op1/rootwalk/1g", op1_rootwalk, VMS_BENCH_1G, (-1))                             \
@@ -101,6 +102,8 @@
     X("protect/space/2m", protect_space, VMS_BENCH_2M, (-1))                           \
     X("protect/space/1g", protect_space, VMS_BENCH_1G, (-1))                           \
     X("protect/mask/4k", protect_mask, VMS_BENCH_4K, (-1))                             \
+    X("harvest/space/4k", harvest_space, VMS_BENCH_4K, (-1))                           \
+    X("harvest/cursor_next/4k", harvest_next, VMS_BENCH_4K, (-1))                      \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_DENSE, "dense")                                   \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SEQ, "seq")                                       \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SPARSE, "sparse")                                 \
@@ -157,6 +160,7 @@ VMS_BENCH_DECLARE_FAMILY(map_bare_gen)
 VMS_BENCH_DECLARE_FAMILY(map_rootwalk)
 VMS_BENCH_DECLARE_FAMILY(map_clear)
 VMS_BENCH_DECLARE_FAMILY(map_rewrite)
+VMS_BENCH_DECLARE_FAMILY(scan_clear)
 VMS_BENCH_DECLARE_FAMILY(op1_rootwalk)
 VMS_BENCH_DECLARE_FAMILY(op1)
 VMS_BENCH_DECLARE_FAMILY(lease_rb)
@@ -167,6 +171,8 @@ VMS_BENCH_DECLARE_FAMILY(map_single)
 VMS_BENCH_DECLARE_FAMILY(unmap_space)
 VMS_BENCH_DECLARE_FAMILY(protect_space)
 VMS_BENCH_DECLARE_FAMILY(protect_mask)
+VMS_BENCH_DECLARE_FAMILY(harvest_space)
+VMS_BENCH_DECLARE_FAMILY(harvest_next)
 VMS_BENCH_DECLARE_FAMILY(tr_walk)
 VMS_BENCH_DECLARE_FAMILY(tr_bare)
 VMS_BENCH_DECLARE_FAMILY(tr_swtlb)

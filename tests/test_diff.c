@@ -36,7 +36,7 @@ typedef struct diff_s {
     uint64_t step;
     char log[16][160]; /* the last operations, printed on a failure */
     char msg[512];
-    uint64_t counts[8];
+    uint64_t counts[10];
 } diff_t;
 
 enum {
@@ -47,12 +47,21 @@ enum {
     OP_PROTECT,
     OP_PROTECT_CURSOR,
     OP_PROTECT_MASK,
+    OP_PROTECT_FN,
+    OP_HARVEST,
     OP_PROBE,
     OP_COUNT
 };
 static const char *op_names[OP_COUNT] = {"map",     "cursor_map_range", "unmap", "cursor_unmap",
                                          "protect", "cursor_protect",   "protect_mask",
-                                         "probe"};
+                                         "protect_fn", "harvest", "probe"};
+
+/* Protect by callback: flip the rights a hash of the page's address picks among `*mask`. */
+static vms_prop_t flip_by_va(void *user, const vms_mapping_t *m) {
+    const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+    uint64_t h = (m->va >> 12) * 0x9e3779b97f4a7c15u;
+    return m->prop ^ ((vms_prop_t)(h >> 40) & *(const vms_prop_t *)user & rel);
+}
 
 static void add_region(diff_t *d, uint64_t base) {
     region_t *r = &d->reg[d->nreg++];
@@ -220,7 +229,9 @@ static void one_step(diff_t *d) {
              : roll < 55 ? OP_UNMAP_CURSOR
              : roll < 72 ? OP_PROTECT
              : roll < 77 ? OP_PROTECT_CURSOR
-             : roll < 83 ? OP_PROTECT_MASK
+             : roll < 81 ? OP_PROTECT_MASK
+             : roll < 84 ? OP_PROTECT_FN
+             : roll < 88 ? OP_HARVEST
                          : OP_PROBE;
     int rc, want;
     random_range(d, r, grain, &va, &len);
@@ -311,6 +322,40 @@ static void one_step(diff_t *d) {
         vt_model_protect_mask(&d->m, va, len, set, clear);
         want = VMS_OK;
         rc = vms_space_protect_mask(&d->s, va, len, set, clear);
+        break;
+    }
+    case OP_PROTECT_FN: {
+        vms_prop_t mask = (vms_prop_t)rnd(d, 0x800);
+        logop(d, "%llu protect_fn va %#llx len %#llx%.0llx mask %#x%.0u", va, len, 0, mask, 0);
+        vt_model_protect_fn(&d->m, va, len, flip_by_va, &mask);
+        want = VMS_OK;
+        rc = vms_space_protect_fn(&d->s, va, len, flip_by_va, &mask);
+        break;
+    }
+    case OP_HARVEST: {
+        /* Reported bytes and bitmap as the model has them; the model's bits then cleared
+         * and compared at the next full comparison. */
+        vms_harvest_t h;
+        size_t words = (size_t)(len >> 18) + 1;
+        uint64_t *bm = (uint64_t *)calloc(words, 8), *mbm = (uint64_t *)calloc(words, 8);
+        uint64_t found;
+        cr_assert(bm && mbm);
+        memset(&h, 0, sizeof h);
+        h.bits = (vms_prop_t)(1 + rnd(d, 3)) * VMS_ACCESSED;
+        h.flags = (uint32_t)rnd(d, 4);
+        h.bitmap = bm;
+        logop(d, "%llu harvest va %#llx len %#llx%.0llx bits %#x flags %#x", va, len, 0, h.bits,
+              h.flags);
+        found = vt_model_harvest(&d->m, va, len, h.bits, (h.flags & VMS_HARVEST_CLEAR) != 0, mbm);
+        want = VMS_OK;
+        rc = vms_space_harvest(&d->s, va, len, &h);
+        if (rc == VMS_OK && h.found != found)
+            DIFF_FAIL(d, "step %llu: harvest found %#llx bytes, model %#llx", VT_ULL(d->step),
+                      VT_ULL(h.found), VT_ULL(found));
+        if (rc == VMS_OK && memcmp(bm, mbm, words * 8) != 0)
+            DIFF_FAIL(d, "step %llu: harvest bitmap differs from the model's", VT_ULL(d->step));
+        free(bm);
+        free(mbm);
         break;
     }
     default:
@@ -407,10 +452,11 @@ static void run(int levels) {
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap "
            "%llu, cursor unmap %llu, protect %llu, cursor protect %llu, protect mask %llu, "
-           "probe %llu); most leaves %zu\n",
+           "protect fn %llu, harvest %llu, probe %llu); most leaves %zu\n",
            levels, VT_ULL(ops), secs, cpu, VT_ULL(d.counts[0]), VT_ULL(d.counts[1]),
            VT_ULL(d.counts[2]), VT_ULL(d.counts[3]), VT_ULL(d.counts[4]), VT_ULL(d.counts[5]),
-           VT_ULL(d.counts[6]), VT_ULL(d.counts[7]), max_leaves);
+           VT_ULL(d.counts[6]), VT_ULL(d.counts[7]), VT_ULL(d.counts[8]), VT_ULL(d.counts[9]),
+           max_leaves);
     fflush(stdout);
     vms_space_destroy(&d.s);
     vt_model_free(&d.m);

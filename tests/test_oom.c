@@ -112,6 +112,14 @@ static void setup_two_1g_and_2m(vms_space_t *s) {
     cr_assert(eq(int, vms_space_map(s, 0x7000, 0, K4, VMS_R, 0), VMS_OK));
 }
 
+/* The same with A and D set everywhere, for a harvest to clear. */
+static void setup_two_1g_and_2m_dirty(vms_space_t *s) {
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    cr_assert(eq(int, vms_space_map(s, G1, 5 * G1, 2 * G1, VMS_RW | ad, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_map(s, 4 * G1, 0, 2 * M2, VMS_R | ad, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_map(s, 0x7000, 0, K4, VMS_R | ad, 0), VMS_OK));
+}
+
 static int op_unmap_split_1g(vms_space_t *s) { return vms_space_unmap(s, G1 + M2 + K4, K4); }
 
 static int op_unmap_split_two(vms_space_t *s) {
@@ -129,6 +137,26 @@ static int op_protect_split(vms_space_t *s) {
 static int op_protect_mask_split(vms_space_t *s) {
     /* -W +USER from inside the first 1 GiB page to inside the 2 MiB page at 4 GiB. */
     return vms_space_protect_mask(s, G1 + 5 * M2 + K4, 3 * G1 - 5 * M2, VMS_USER, VMS_W);
+}
+
+static vms_prop_t drop_w(void *user, const vms_mapping_t *m) {
+    (void)user;
+    return m->prop & ~(vms_prop_t)VMS_W;
+}
+
+static int op_protect_fn_split(vms_space_t *s) {
+    /* The callback form over the same range: it sees the pieces only once the splits are
+     * reserved, so a failed reservation changes nothing. */
+    return vms_space_protect_fn(s, G1 + 5 * M2 + K4, 3 * G1 - 5 * M2, drop_w, NULL);
+}
+
+static int op_harvest_clear(vms_space_t *s) {
+    /* Harvest never allocates, even over huge pages covered in part. */
+    vms_harvest_t h;
+    memset(&h, 0, sizeof h);
+    h.bits = VMS_ACCESSED | VMS_DIRTY;
+    h.flags = VMS_HARVEST_CLEAR;
+    return vms_space_harvest(s, G1 + 5 * M2 + K4, 3 * G1 - 5 * M2, &h);
 }
 
 static int op_replace_split(vms_space_t *s) {
@@ -194,6 +222,8 @@ static const scenario_t scenarios[] = {
     {"cursor protect_next splitting 1G", 4, setup_1g, op_cursor_protect_next, 2},
     {"cursor unmap splitting two 1G pages", 4, setup_two_1g_and_2m, op_cursor_unmap, 3},
     {"protect_mask splitting 1G and 2M", 4, setup_two_1g_and_2m, op_protect_mask_split, 3},
+    {"protect_fn splitting 1G and 2M", 4, setup_two_1g_and_2m, op_protect_fn_split, 3},
+    {"harvest with clear (allocates nothing)", 4, setup_two_1g_and_2m_dirty, op_harvest_clear, 0},
 };
 
 Test(oom, map_many_tables) { run(&scenarios[0]); }
@@ -210,6 +240,8 @@ Test(oom, cursor_map5) { run(&scenarios[10]); }
 Test(oom, cursor_protect_next) { run(&scenarios[11]); }
 Test(oom, cursor_unmap) { run(&scenarios[12]); }
 Test(oom, protect_mask_split) { run(&scenarios[13]); }
+Test(oom, protect_fn_split) { run(&scenarios[14]); }
+Test(oom, harvest_clear) { run(&scenarios[15]); }
 
 Test(oom, embedded_arena_fail_after) {
     /* The embedded arena's own hook: fail the 2nd allocation from now. */

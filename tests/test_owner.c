@@ -291,6 +291,47 @@ Test(owner, busy_under_a_lease) {
     fx_fini(&f);
 }
 
+/* Relative protect through the owner: refused under a lease (tables untouched, blocker
+ * reported), argument errors first, and done beside it. */
+static vms_prop_t owner_drop_w(void *user, const vms_mapping_t *m) {
+    (*(int *)user)++;
+    return m->prop & ~(vms_prop_t)VMS_W;
+}
+
+Test(owner, relative_protect_guarded) {
+    fx_t f;
+    vms_lease_t b, w;
+    vms_mapping_t m;
+    int calls = 0;
+    fx_init(&f, false);
+    w = take(&f, VMS_LEASE_WRITE, 4, 4);
+    uint64_t before = vt_digest(&f.s);
+    cr_expect(eq(int, vms_owner_protect_mask(&f.o, BASE, 8 * PG, 0, VMS_W, &b), VMS_ERR_BUSY));
+    cr_expect(eq(u64, b.id, w.id));
+    cr_expect(eq(int, vms_owner_protect_fn(&f.o, BASE + 7 * PG, PG, owner_drop_w, &calls, &b),
+                 VMS_ERR_BUSY));
+    cr_expect(eq(u64, b.id, w.id));
+    cr_expect(eq(int, calls, 0));
+    cr_expect(eq(int, vms_owner_protect_mask(&f.o, BASE, 8 * PG, VMS_W, VMS_W, &b), VMS_ERR_ARG));
+    cr_expect(eq(int, vms_owner_protect_mask(&f.o, BASE, 8 * PG, VMS_DIRTY, 0, &b),
+                 VMS_ERR_FLAGS));
+    cr_expect(eq(int, vms_owner_protect_fn(&f.o, BASE, 8 * PG, NULL, NULL, &b), VMS_ERR_ARG));
+    cr_expect(eq(int, vms_owner_protect_fn(&f.o, BASE, 0, owner_drop_w, &calls, &b),
+                 VMS_ERR_ZEROLEN));
+    cr_expect(eq(u64, vt_digest(&f.s), before), "tables changed under a refused operation");
+    cr_expect(eq(int, vms_owner_protect_mask(&f.o, BASE, 4 * PG, 0, VMS_W, &b), VMS_OK));
+    cr_expect(eq(u64, b.id, VMS_LEASE_INVALID_ID));
+    cr_expect(eq(int, vms_owner_protect_fn(&f.o, BASE + 8 * PG, 2 * PG, owner_drop_w, &calls, &b),
+                 VMS_OK));
+    cr_expect(eq(int, calls, 2));
+    cr_assert(eq(int, vms_space_query(&f.s, BASE + 9 * PG, &m), VMS_OK));
+    cr_expect(eq(u32, m.prop & VMS_W, 0));
+    cr_assert(eq(int, vms_space_query(&f.s, BASE + 5 * PG, &m), VMS_OK));
+    cr_expect(eq(u32, m.prop & VMS_W, VMS_W), "the leased page kept W");
+    cr_expect(eq(int, vms_lease_release(&f.o, w), VMS_OK));
+    fx_fini(&f);
+}
+
 Test(owner, stale_handles) {
     fx_t f;
     vms_lease_info_t info;

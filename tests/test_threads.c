@@ -449,6 +449,83 @@ Test(threads, try_open_busy_while_held) {
     cr_assert(eq(int, vms_space_destroy(&sp), VMS_OK));
 }
 
+/* ---- harvest beside a CPU that sets A and D: the clearing is an atomic AND, so no bit the
+ * CPU sets between the harvest's read and write is lost. The CPU sets a bit only when it
+ * sees it clear (as a walker does), so every set is reported exactly once. ---- */
+#define CPU_PAGES 4
+
+typedef struct cpu_s {
+    uint64_t *leaf[CPU_PAGES];
+    atomic_int stop;
+    uint64_t sets[2]; /* A, D */
+} cpu_t;
+
+static void *cpu_thread(void *arg) {
+    cpu_t *c = (cpu_t *)arg;
+    vt_rng_t g;
+    vt_rng_seed(&g, 0xc0u);
+    while (!atomic_load(&c->stop)) {
+        uint64_t *e = c->leaf[vt_rng_below(&g, CPU_PAGES)];
+        int d = (int)vt_rng_below(&g, 2);
+        uint64_t bit = d ? 0x40u : 0x20u;
+        if (!(__atomic_load_n(e, __ATOMIC_ACQUIRE) & bit)) {
+            __atomic_fetch_or(e, bit, __ATOMIC_ACQ_REL);
+            c->sets[d]++;
+        }
+    }
+    return NULL;
+}
+
+Test(threads, harvest_beside_a_cpu_setting_bits) {
+    vms_space_t sp;
+    vms_space_desc_t d;
+    vms_reclaim_t rc = rw_reclaim();
+    static cpu_t cpu;
+    pthread_t t;
+    uint64_t seen[2] = {0, 0};
+    int i, round;
+    memset(&cpu, 0, sizeof cpu);
+    memset(&d, 0, sizeof d);
+    d.concurrent = true;
+    d.reclaim = &rc;
+    d.arena.size = (uint64_t)16 << 20;
+    cr_assert(eq(int, vms_space_init(&sp, &d), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, 0x400000, 0x400000, CPU_PAGES * VT_SZ_4K, VMS_RW, 0),
+                 VMS_OK));
+    for (i = 0; i < CPU_PAGES; i++) {
+        int level;
+        cpu.leaf[i] = vt_walk(&sp, 0x400000 + (uint64_t)i * VT_SZ_4K, &level, NULL);
+        cr_assert(cpu.leaf[i] != NULL);
+    }
+    cr_assert(eq(int, pthread_create(&t, NULL, cpu_thread, &cpu), 0));
+    for (round = 0; round < (VT_TSAN ? 20000 : 1000000) || !seen[0] || !seen[1]; round++) {
+        vms_harvest_t h;
+        int k = round & 1; /* A on even rounds, D on odd ones */
+        memset(&h, 0, sizeof h);
+        h.bits = k ? VMS_DIRTY : VMS_ACCESSED;
+        h.flags = VMS_HARVEST_CLEAR;
+        cr_assert(eq(int, vms_space_harvest(&sp, 0x400000, CPU_PAGES * VT_SZ_4K, &h), VMS_OK));
+        seen[k] += h.found / VT_SZ_4K;
+        if (round > 4000000) break;
+    }
+    atomic_store(&cpu.stop, 1);
+    pthread_join(t, NULL);
+    for (i = 0; i < 2; i++) { /* what the CPU set since the last rounds */
+        vms_harvest_t h;
+        memset(&h, 0, sizeof h);
+        h.bits = i ? VMS_DIRTY : VMS_ACCESSED;
+        h.flags = VMS_HARVEST_CLEAR;
+        cr_assert(eq(int, vms_space_harvest(&sp, 0x400000, CPU_PAGES * VT_SZ_4K, &h), VMS_OK));
+        seen[i] += h.found / VT_SZ_4K;
+    }
+    cr_expect(eq(u64, seen[0], cpu.sets[0]), "A: %lu reported, %lu set", (unsigned long)seen[0],
+              (unsigned long)cpu.sets[0]);
+    cr_expect(eq(u64, seen[1], cpu.sets[1]), "D: %lu reported, %lu set", (unsigned long)seen[1],
+              (unsigned long)cpu.sets[1]);
+    cr_expect(gt(u64, cpu.sets[0] + cpu.sets[1], 0));
+    cr_assert(eq(int, vms_space_destroy(&sp), VMS_OK));
+}
+
 /* A concurrent space is refused in a build without threads, and a reclaim hook must be
  * whole; the refusal changes nothing. */
 Test(threads, bad_reclaim_hook_refused) {

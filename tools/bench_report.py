@@ -130,6 +130,10 @@ def cost_targets(t, data, suffix=""):
        "protect/space/4k", "protect/bare_rewrite/4k", 2.0)
     le("relative protect (-W, +W) of 1 GiB of 4 KiB pages vs a bare rewrite loop",
        "protect/mask/4k", "protect/bare_rewrite/4k", 2.0)
+    le("harvest of D with clear, 1 GiB of 4 KiB pages all dirty, vs a bare scan-and-clear loop",
+       "harvest/space/4k", "harvest/bare_scan_clear/4k", 2.0)
+    le("the same harvest vs a walk of vms_cursor_next that only tests D (≥ 5× faster)",
+       "harvest/space/4k", "harvest/cursor_next/4k", 0.2)
     le("software-TLB miss (random in 1 GiB, all misses) vs vms_translate on the same stream",
        "translate/dense/swtlb/indep", "translate/dense/walk/indep", 1.3)
     bare = [v for v in (ns(data, "map/bare_store/4k"), ns(data, "map/bare_gen/4k")) if v]
@@ -240,7 +244,10 @@ def map_table(data):
              ("unmap/bare_clear", "bare clear loop (unmap baseline)"),
              ("protect/space", "vms_space_protect"),
              ("protect/mask", "vms_space_protect_mask"),
-             ("protect/bare_rewrite", "bare rewrite loop (protect baseline)")]
+             ("protect/bare_rewrite", "bare rewrite loop (protect baseline)"),
+             ("harvest/space", "vms_space_harvest of D, clearing"),
+             ("harvest/cursor_next", "D tested through vms_cursor_next"),
+             ("harvest/bare_scan_clear", "bare scan-and-clear loop (harvest baseline)")]
     for size in ("4k", "2m", "1g"):
         bare = ns(data, f"map/bare_store/{size}")
         root = ns(data, f"map/rootwalk/{size}")

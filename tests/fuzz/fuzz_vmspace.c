@@ -225,6 +225,43 @@ static void fm_protect_mask(fm_t *m, uint64_t a, uint64_t b, vms_prop_t set, vms
         m->v[i].prop = (m->v[i].prop & ~clear) | set;
 }
 
+/* Protect by callback (fz_flip below): the same function on every leaf of [a, b), split at
+ * the edges as the library splits. */
+static vms_prop_t fz_flip(void *user, const vms_mapping_t *m);
+static void fm_protect_fn(fm_t *m, uint64_t a, uint64_t b, vms_prop_t mask) {
+    const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+    size_t i;
+    fm_touch(a, b);
+    fm_split_at(m, a);
+    if (b < fm_top()) fm_split_at(m, b);
+    for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++) {
+        fm_leaf_t *f = &m->v[i];
+        vms_mapping_t q;
+        q.va = fm_canon(f->lin);
+        q.pa = f->pa;
+        q.size = f->size;
+        q.prop = f->prop;
+        f->prop = (fz_flip(&mask, &q) & rel) | (f->prop & ~rel);
+    }
+}
+
+/* Harvest of [a, b): the bytes reported; with clear, leaves wholly inside lose `bits`. */
+static uint64_t fm_harvest(fm_t *m, uint64_t a, uint64_t b, vms_prop_t bits, bool clear) {
+    uint64_t found = 0;
+    size_t i;
+    for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++) {
+        fm_leaf_t *f = &m->v[i];
+        uint64_t lo = f->lin > a ? f->lin : a, hi = f->lin + f->size < b ? f->lin + f->size : b;
+        if (!(f->prop & bits)) continue;
+        found += hi - lo;
+        if (clear && f->lin >= a && f->lin + f->size <= b) {
+            fm_touch(f->lin, f->lin + f->size);
+            f->prop &= ~bits;
+        }
+    }
+    return found;
+}
+
 /* Insert the leaves of a range map (largest page VA, PA and length allow, capped). The range
  * must be empty in the model. */
 static void fm_insert_plan(fm_t *m, uint64_t a, uint64_t pa, uint64_t len, vms_prop_t prop,
@@ -1087,6 +1124,13 @@ static void fz_op_copy(void) {
 
 static vms_prop_t fz_clear; /* op 3 (relative protect): the bits cleared; prop is those set */
 
+/* Op 4 (protect by callback): flip the rights a hash of the page's address picks in *mask. */
+static vms_prop_t fz_flip(void *user, const vms_mapping_t *m) {
+    const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+    uint64_t h = (m->va >> 12) * 0x9e3779b97f4a7c15u;
+    return m->prop ^ ((vms_prop_t)(h >> 40) & *(const vms_prop_t *)user & rel);
+}
+
 static void fz_apply_ok(int op, uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop,
                         uint32_t flags) {
     uint64_t a = fm_lin(va);
@@ -1097,6 +1141,8 @@ static void fz_apply_ok(int op, uint64_t va, uint64_t pa, uint64_t len, vms_prop
         fm_remove(&fz_m, a, a + len);
     } else if (op == 3) {
         fm_protect_mask(&fz_m, a, a + len, prop, fz_clear);
+    } else if (op == 4) {
+        fm_protect_fn(&fz_m, a, a + len, prop);
     } else {
         fm_protect(&fz_m, a, a + len, prop);
     }
@@ -1107,13 +1153,11 @@ static void fz_op_range(int op, bool fail) {
     vms_prop_t prop = 0;
     uint32_t flags = 0;
     unsigned how = fz_u8();
-    bool via_owner = op != 3 && fz_have_owner && ((how & 1) || fz_any_lease(va, len));
+    bool via_owner = fz_have_owner && ((how & 1) || fz_any_lease(va, len));
     int want, rc;
     uint64_t before = 0;
     fz_lease_t *blk = NULL;
     vms_lease_t got_blk = {12345};
-    /* The owner has no relative protect: never change a leased range behind its back. */
-    if (op == 3 && fz_have_owner && fz_any_lease(va, len)) return;
     if (op == 0) {
         flags = (how >> 1) & 7;
         if (how == 0xff) flags |= 0x100;
@@ -1132,6 +1176,8 @@ static void fz_op_range(int op, bool fail) {
             if (!(how & 2)) fz_clear &= ~prop; /* mostly disjoint */
             if (!want && ((prop | fz_clear) & ~rel)) want = VMS_ERR_FLAGS;
             if (!want && (prop & fz_clear)) want = VMS_ERR_ARG;
+        } else if (op == 4) {
+            prop = fz_prop(); /* the mask of rights the callback may flip */
         }
     }
     if (fz_range_err(va, len) == VMS_OK) {
@@ -1160,8 +1206,12 @@ static void fz_op_range(int op, bool fail) {
             rc = vms_owner_map(&fz_o, va, pa, len, prop, flags, &got_blk);
         else if (op == 1)
             rc = vms_owner_unmap(&fz_o, va, len, &got_blk);
-        else
+        else if (op == 2)
             rc = vms_owner_protect(&fz_o, va, len, prop, &got_blk);
+        else if (op == 3)
+            rc = vms_owner_protect_mask(&fz_o, va, len, prop, fz_clear, &got_blk);
+        else
+            rc = vms_owner_protect_fn(&fz_o, va, len, fz_flip, &prop, &got_blk);
     } else {
         if (op == 0)
             rc = vms_space_map(&fz_s, va, pa, len, prop, flags);
@@ -1169,15 +1219,22 @@ static void fz_op_range(int op, bool fail) {
             rc = vms_space_unmap(&fz_s, va, len);
         else if (op == 2)
             rc = vms_space_protect(&fz_s, va, len, prop);
-        else
+        else if (op == 3)
             rc = vms_space_protect_mask(&fz_s, va, len, prop, fz_clear);
+        else
+            rc = vms_space_protect_fn(&fz_s, va, len, fz_flip, &prop);
     }
     fz_s.arena.fail_after = 0;
     if (fail && rc == VMS_ERR_NOMEM && !want) {
         FZ_EQ(fz_digest(), before, "digest after VMS_ERR_NOMEM");
         return;
     }
-    FZ_ERR(rc, want, op == 0 ? "map" : op == 1 ? "unmap" : op == 2 ? "protect" : "protect_mask");
+    FZ_ERR(rc, want,
+           op == 0   ? "map"
+           : op == 1 ? "unmap"
+           : op == 2 ? "protect"
+           : op == 3 ? "protect_mask"
+                     : "protect_fn");
     if (via_owner) {
         if (rc == VMS_ERR_BUSY)
             FZ_EQ(got_blk.id, blk->h.id, "blocker");
@@ -1185,6 +1242,74 @@ static void fz_op_range(int op, bool fail) {
             FZ_EQ(got_blk.id, 0, "blocker when not busy");
     }
     if (rc == VMS_OK) fz_apply_ok(op, va, pa, len, prop, flags);
+}
+
+/* Harvest: bits and flags from the input (bad ones too), the count and bitmap against the
+ * model, and with the space active, every cleared dirty page that was present flushed. It
+ * never allocates, so an armed failure must not matter. */
+static void fz_op_harvest(bool fail) {
+    uint64_t va = fz_va(), len = fz_len();
+    unsigned b = fz_u8();
+    vms_harvest_t h;
+    uint64_t found = 0, bm[64], *want_bm = NULL;
+    int want = fz_range_err(va, len), rc;
+    bool clear;
+    memset(&h, 0, sizeof h);
+    h.bits = (b & 0x80) ? (vms_prop_t)(b & 0x7f) : (vms_prop_t)(1 + (b & 3) % 3) * VMS_ACCESSED;
+    h.flags = (b >> 2) & ((b & 0x40) ? 7u : 3u);
+    if (!want && (!h.bits || (h.bits & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY)) || h.flags > 3))
+        want = VMS_ERR_FLAGS;
+    clear = (h.flags & VMS_HARVEST_CLEAR) != 0;
+    memset(bm, 0, sizeof bm);
+    if (!want && len <= (uint64_t)64 * 64 * 0x1000) h.bitmap = bm;
+    if (want == VMS_OK) {
+        uint64_t a = fm_lin(va);
+        size_t i;
+        fz_snap(a, a + len);
+        fz_point_range(a, a + len);
+        if (h.bitmap) {
+            want_bm = (uint64_t *)calloc(64, 8);
+            if (!want_bm) abort();
+            for (i = fm_lower(&fz_m, a); i < fz_m.n && fz_m.v[i].lin < a + len; i++) {
+                const fm_leaf_t *f = &fz_m.v[i];
+                uint64_t lo = f->lin > a ? f->lin : a, p;
+                uint64_t hi = f->lin + f->size < a + len ? f->lin + f->size : a + len;
+                if (f->prop & h.bits)
+                    for (p = lo; p < hi; p += 0x1000)
+                        want_bm[(p - a) >> 18] |= (uint64_t)1 << (((p - a) >> 12) & 63);
+            }
+        }
+        found = fm_harvest(&fz_m, a, a + len, h.bits, false); /* the count, before clearing */
+    } else {
+        fz_point(va);
+    }
+    if (fail) fz_s.arena.fail_after = 1;
+    rc = vms_space_harvest(&fz_s, va, len, &h);
+    fz_s.arena.fail_after = 0;
+    FZ_ERR(rc, want, "harvest");
+    if (rc != VMS_OK) {
+        free(want_bm);
+        return;
+    }
+    FZ_EQ(h.found, found, "harvest found");
+    if (want_bm) FZ_CHECK(!memcmp(bm, want_bm, sizeof bm), "harvest bitmap");
+    free(want_bm);
+    if (clear) {
+        uint64_t a = fm_lin(va);
+        size_t i;
+        /* Every present leaf wholly inside that had D (if asked for) was flushed. */
+        for (i = fm_lower(&fz_m, a); i < fz_m.n && fz_m.v[i].lin < a + len; i++) {
+            const fm_leaf_t *f = &fz_m.v[i];
+            if (f->lin < a || f->lin + f->size > a + len || !(f->prop & VMS_R)) continue;
+            if ((f->prop & h.bits & VMS_DIRTY) ||
+                ((h.flags & VMS_HARVEST_FLUSH_ACCESSED) && (f->prop & h.bits & VMS_ACCESSED)))
+                if (fz_s.active_cpus)
+                    FZ_CHECK(fz_flushed(f->lin, f->size, (f->prop & VMS_GLOBAL) != 0),
+                             "cleared D/A at %#llx not flushed",
+                             (unsigned long long)fm_canon(f->lin));
+        }
+        (void)fm_harvest(&fz_m, a, a + len, h.bits, true);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1968,7 +2093,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 1:
         case 2: fz_op_range(0, fail); break;
         case 3: fz_op_range(1, fail); break;
-        case 4: fz_op_range((op & 16) ? 3 : 2, fail); break;
+        case 4:
+            if (((op >> 4) & 3) == 3)
+                fz_op_harvest(fail);
+            else
+                fz_op_range(2 + ((op >> 4) & 3), fail); /* protect, mask, callback */
+            break;
         case 5: fz_check_va(fz_va()); break;
         case 6: fz_check_va(fz_va() + (fz_u8() << 4)); break;
         case 7: fz_op_cursor(fail); break;

@@ -1,7 +1,9 @@
-# Extract the README's example (the ```c block right after the line `<!-- example -->`), build it
-# exactly as a user would, with `cc -I<repo> example.c -o example`, and run it. The test fails if
-# the block is missing, does not compile, or exits non-zero.
-#   cmake -DREADME=<README.md> -DREPO=<repo root> -DWORK_DIR=<dir> -P extract_and_run.cmake
+# Extract one of the README's examples (the ```c block right after the line `<!-- example -->`,
+# or `<!-- example: NAME -->` with -DNAME=NAME), build it exactly as a user would, with
+# `cc -I<repo> example.c -o example`, and run it. The test fails if the block is missing, does
+# not compile, or exits non-zero.
+#   cmake -DREADME=<README.md> -DREPO=<repo root> -DWORK_DIR=<dir> [-DNAME=<name>]
+#         -P extract_and_run.cmake
 foreach(var README REPO WORK_DIR)
     if(NOT DEFINED ${var})
         message(FATAL_ERROR "extract_and_run.cmake: ${var} is not set")
@@ -11,10 +13,14 @@ endforeach()
 # Whole-text string operations: C code is full of semicolons, which CMake lists would split.
 file(READ "${README}" text)
 string(PREPEND text "\n")
-set(marker "\n<!-- example -->\n")
+if(DEFINED NAME AND NOT NAME STREQUAL "")
+    set(marker "\n<!-- example: ${NAME} -->\n")
+else()
+    set(marker "\n<!-- example -->\n")
+endif()
 string(FIND "${text}" "${marker}" at)
 if(at EQUAL -1)
-    message(FATAL_ERROR "README: no line `<!-- example -->`")
+    message(FATAL_ERROR "README: no line `${marker}`")
 endif()
 string(LENGTH "${marker}" marker_len)
 math(EXPR at "${at} + ${marker_len}")
@@ -23,7 +29,7 @@ string(STRIP "${rest}" rest)
 set(fence "```c\n")
 string(FIND "${rest}" "${fence}" fence_at)
 if(NOT fence_at EQUAL 0)
-    message(FATAL_ERROR "README: `<!-- example -->` is not followed by a ```c block")
+    message(FATAL_ERROR "README: `${marker}` is not followed by a ```c block")
 endif()
 string(LENGTH "${fence}" fence_len)
 string(SUBSTRING "${rest}" ${fence_len} -1 rest)

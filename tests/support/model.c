@@ -161,6 +161,36 @@ void vt_model_protect_mask(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t 
     for (size_t i = lo; i < hi; i++) m->v[i].prop = (m->v[i].prop & ~clear) | set;
 }
 
+void vt_model_protect_fn(vt_model_t *m, uint64_t va, uint64_t len, vms_protect_fn fn,
+                         void *user) {
+    const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+    size_t lo, hi;
+    if (!vt_model_any(m, va, len)) return;
+    vt__isolate(m, va, len, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) {
+        vt_leaf_t *f = &m->v[i];
+        vms_mapping_t q = {f->va, f->pa, f->size, f->prop};
+        f->prop = (fn(user, &q) & rel) | (f->prop & ~rel);
+    }
+}
+
+uint64_t vt_model_harvest(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t bits, bool clear,
+                          uint64_t *bitmap) {
+    uint64_t last = va + (len - 1), found = 0;
+    for (size_t i = vt_model_lower(m, va); i < m->n && m->v[i].va <= last; i++) {
+        vt_leaf_t *f = &m->v[i];
+        uint64_t f_last = f->va + (f->size - 1);
+        uint64_t lo = f->va > va ? f->va : va, hi = f_last < last ? f_last : last;
+        if (!(f->prop & bits)) continue;
+        found += hi - lo + 1;
+        if (bitmap)
+            for (uint64_t p = lo; p <= hi && p >= lo; p += VT_SZ_4K)
+                bitmap[(p - va) >> 18] |= (uint64_t)1 << (((p - va) >> 12) & 63);
+        if (clear && f->va >= va && f_last <= last) f->prop &= ~bits;
+    }
+    return found;
+}
+
 uint64_t vt_model_table_pages(const vt_model_t *m, int levels) {
     /* A table at level l exists for every distinct region of VMS_LEVEL_SIZE(l + 1) bytes that
      * holds a leaf of level l or below. Leaves are sorted, so each key sequence is sorted. */

@@ -103,6 +103,14 @@ void vt_model_protect(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t prop)
 /* Clears `clear` and sets `set` in every leaf's property in range (relative protect). */
 void vt_model_protect_mask(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t set,
                            vms_prop_t clear);
+/* Gives each leaf in range (split at the edges) the rights fn returns for it; cache policy
+ * and A/D stay (protect by callback). */
+void vt_model_protect_fn(vt_model_t *m, uint64_t va, uint64_t len, vms_protect_fn fn,
+                         void *user);
+/* Harvest: the bytes of the range in leaves with any of `bits`, their pages set in bitmap
+ * (if not NULL; bit i for va + i * 4 KiB); with clear, leaves wholly inside lose the bits. */
+uint64_t vt_model_harvest(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t bits, bool clear,
+                          uint64_t *bitmap);
 /* The leaf holding va, or NULL. */
 const vt_leaf_t *vt_model_find(const vt_model_t *m, uint64_t va);
 bool vt_model_any(const vt_model_t *m, uint64_t va, uint64_t len);
