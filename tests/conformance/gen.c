@@ -257,14 +257,49 @@ static void rand_subrange(uint64_t *va, uint64_t *len) {
     }
 }
 
-/* Random unmaps, protects and replacing maps over what is there; they split huge pages. */
+/* Protect by callback: drop W from dirty mappings, add X to accessed ones (rights from each
+ * mapping's own bits, as a kernel's policy would). */
+static vms_prop_t policy(void *user, const vms_mapping_t *m) {
+    vms_prop_t p = m->prop;
+    (void)user;
+    if (p & VMS_DIRTY) p &= ~(vms_prop_t)VMS_W;
+    if (p & VMS_ACCESSED) p |= VMS_X;
+    return p;
+}
+
+/* Random unmaps, protects (whole, relative, by callback), replacing maps and harvests of A/D
+ * over what is there; all but the harvest split huge pages. */
 static void mutate(unsigned n) {
     for (unsigned i = 0; i < n && g_nregions > 0; i++) {
         uint64_t va, len;
         int err;
+        unsigned op = (unsigned)rnd_below(6);
         rand_subrange(&va, &len);
-        /* Near the budget no replacing maps; over it only unmaps (protects split too). */
-        switch (room() > 2048 ? rnd_below(3) : room() > 0 ? rnd_below(2) : 0) {
+        /* Near the budget no replacing maps; over it only unmaps and harvests (protects split
+         * too). */
+        if (op == 2 && room() <= 2048) op = 1;
+        if (op != 0 && op != 5 && room() <= 0) op = 0;
+        switch (op) {
+        case 3: {
+            vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+            vms_prop_t set = rand_prop() & rel, clear = rand_prop() & rel & ~set;
+            err = vms_space_protect_mask(&g_space, va, len, set, clear);
+            if (err != VMS_OK) die("vms_space_protect_mask", err);
+            break;
+        }
+        case 4:
+            err = vms_space_protect_fn(&g_space, va, len, policy, NULL);
+            if (err != VMS_OK) die("vms_space_protect_fn", err);
+            break;
+        case 5: {
+            vms_harvest_t h;
+            memset(&h, 0, sizeof h);
+            h.bits = one_in(3) ? VMS_ACCESSED : one_in(2) ? VMS_DIRTY : VMS_ACCESSED | VMS_DIRTY;
+            h.flags = VMS_HARVEST_CLEAR;
+            err = vms_space_harvest(&g_space, va, len, &h);
+            if (err != VMS_OK) die("vms_space_harvest", err);
+            break;
+        }
         case 0:
             err = vms_space_unmap(&g_space, va, len);
             if (err != VMS_OK) die("vms_space_unmap", err);
