@@ -83,7 +83,8 @@
  *     sets meanwhile are kept.
  *
  * vmspace DOES NOT: load CR3, execute invlpg or send IPIs (those are hooks you supply), or
- * manage the frames you map (it maps physical addresses, it does not own them).
+ * manage the frames you map (it maps physical addresses, it does not own them; the frames
+ * hook tells you when an unmap or a replace let go of one, after its flush).
  *
  * EXAMPLE
  *     vms_space_t sp;
@@ -589,9 +590,16 @@ VMS_API void vms_arena_destroy(vms_arena_t *a);
 /* A provider that allocates from the arena. */
 VMS_API vms_provider_t vms_arena_provider(vms_arena_t *a);
 /* Allocate `size` bytes of data frames aligned to `align` (both powers of two, multiples of
- * 4 KiB), zeroed; their physical address goes in *pa. Data frames are never freed. */
+ * 4 KiB), zeroed; their physical address goes in *pa. A single frame is taken from the frames
+ * given back first. */
 VMS_NODISCARD VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align,
                                                uint64_t *pa);
+/* Give data frames [pa, pa + size) back (for page tables and single-frame data). Every frame
+ * must be a live data frame of this arena, else nothing is freed.
+ * @return VMS_OK, VMS_ERR_ARG (a NULL arena, or a frame that is not live data: a table, a
+ *         free frame, one given back already, or outside the arena), VMS_ERR_ALIGN,
+ *         VMS_ERR_ZEROLEN. */
+VMS_NODISCARD VMS_API int vms_arena_free_data(vms_arena_t *a, uint64_t pa, uint64_t size);
 /* Host pointer to arena physical address pa, or NULL if pa is outside the arena. */
 VMS_API void *vms_arena_ptr(const vms_arena_t *a, uint64_t pa);
 
@@ -634,6 +642,15 @@ typedef struct vms_reclaim_s {
 
 struct vms_machine_s;
 
+/* Frames a change took out of the space (an unmap, a replace): [pa, pa + len), physically
+ * contiguous, called once the flush that covers them has been dispatched and, in a
+ * concurrent space with a reclaim hook, after a grace period (the cursor retires nothing and
+ * waits on the hook's barrier: no reader can still be copying from them), so the caller may
+ * free or reuse them. Calls come at cursor close and, for a cursor that removes more than 16
+ * separate runs, along the way (after a flush of everything). In a concurrent space, a thread
+ * must not be inside a read section while it changes a space that has this hook. */
+typedef void (*vms_frames_fn)(void *user, uint64_t pa, uint64_t len);
+
 /* Set-up of a space; zero means default for every field. */
 typedef struct vms_space_desc_s {
     int levels;                     /* 4 or 5; 0 = 4 */
@@ -652,6 +669,7 @@ typedef struct vms_space_desc_s {
     bool concurrent;                /* many threads use it (see THREADS at the top) */
     const vms_reclaim_t *reclaim;   /* concurrent spaces: when removed tables are freed;
                                      * NULL = at once (no reader may walk meanwhile) */
+    vms_frames_fn frames;           /* NULL = removed frames are not reported */
 } vms_space_desc_t;
 
 typedef struct vms_space_s {
@@ -677,6 +695,7 @@ typedef struct vms_space_s {
     /* Flushes and activation. */
     vms_flush_fn flush;
     vms_load_cr3_fn load_cr3;
+    vms_frames_fn frames;
     void *hook_user;
     struct vms_machine_s *machine;
     uint64_t active_cpus;
@@ -826,6 +845,8 @@ typedef struct vms_cursor_s {
     uint64_t tables_seen;       /* space->tables_freed when path[] was last valid */
     bool locked;                /* holds its concurrent space's lock until closed */
     vms_flush_batch_t batch;
+    uint32_t ngone;             /* frame runs removed, for the space's frames hook */
+    struct { uint64_t pa, len; } gone[16];
 } vms_cursor_t;
 
 /* The cursor's current address (canonical). Its fields va/start/end hold addresses with the
@@ -1434,12 +1455,51 @@ VMS_API vms_provider_t vms_arena_provider(vms_arena_t *a) {
     return p;
 }
 
+/* The metadata flag of a live data frame (vms_arena_alloc_data), so that only those can be
+ * given back; a loaded image marks every frame that is neither a table nor free. */
+#define VMS__DATA_MARK 0x20u
+
+VMS__PRIVATE vms_table_meta_t *vms__arena_meta(const vms_arena_t *a, uint64_t pa) {
+    return (vms_table_meta_t *)(void *)(a->base + ((pa - a->phys_base) >> 12) *
+                                                      sizeof(vms_table_meta_t));
+}
+
+VMS__PRIVATE void vms__mark_data(vms_arena_t *a, uint64_t pa, uint64_t size) {
+    uint64_t off;
+    for (off = 0; off < size; off += VMS_PAGE_4K)
+        vms__arena_meta(a, pa + off)->flags = VMS__DATA_MARK;
+}
+
+VMS_API int vms_arena_free_data(vms_arena_t *a, uint64_t pa, uint64_t size) {
+    uint64_t off;
+    if (!a || !a->base) return VMS_ERR_ARG;
+    if (!size) return VMS_ERR_ZEROLEN;
+    if ((pa | size) & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
+    if (pa < a->phys_base || pa - a->phys_base > a->bump || size > a->bump - (pa - a->phys_base))
+        return VMS_ERR_ARG;
+    for (off = 0; off < size; off += VMS_PAGE_4K)
+        if (vms__arena_meta(a, pa + off)->flags != VMS__DATA_MARK) return VMS_ERR_ARG;
+    for (off = 0; off < size; off += VMS_PAGE_4K) {
+        a->frames_in_use++; /* data frames are not counted; the free list's frames are */
+        vms__arena_free(a, pa + off);
+    }
+    return VMS_OK;
+}
+
 VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align, uint64_t *pa) {
     uint64_t start;
     if (!a || !pa) return VMS_ERR_ARG;
     if (!size) return VMS_ERR_ZEROLEN;
     if (align < VMS_PAGE_4K) align = VMS_PAGE_4K;
     if ((align & (align - 1)) || (size & (VMS_PAGE_4K - 1))) return VMS_ERR_ALIGN;
+    if (size == VMS_PAGE_4K && align == VMS_PAGE_4K && a->free_head) {
+        /* One frame: reuse a freed one (zeroed; it leaves the frames counted as in use). */
+        int err = vms__arena_alloc(a, pa, true);
+        if (err) return err;
+        a->frames_in_use--;
+        vms__mark_data(a, *pa, size);
+        return VMS_OK;
+    }
     /* Align the physical address, not the offset: phys_base is only 2 MiB aligned. */
     start = ((a->phys_base + a->bump + align - 1) & ~(align - 1)) - a->phys_base;
     if (start > a->size || a->size - start < size) return VMS_ERR_NOMEM;
@@ -1453,6 +1513,7 @@ VMS_API int vms_arena_alloc_data(vms_arena_t *a, uint64_t size, uint64_t align, 
     if (!a->owns_memory) VMS_MEMSET(a->base + start, 0, size);
     a->bump = start + size;
     *pa = a->phys_base + start;
+    vms__mark_data(a, *pa, size);
     return VMS_OK;
 }
 
@@ -1705,6 +1766,46 @@ VMS__PRIVATE void vms__flush_record(vms_cursor_t *c, uint64_t lin, uint64_t len,
 /* Free a table page after the flush that covers it has been dispatched (and, in a
  * concurrent space, after the grace period). Linked through its metadata slot, since a
  * reader may still read every entry of the table until then. */
+VMS__PRIVATE void vms__grace_done(void *ctx, uint64_t list) {
+    (void)ctx;
+    (void)list;
+}
+
+/* The frames hook hears of the removed runs; the flush was dispatched already. In a
+ * concurrent space readers may still copy from them: wait out a grace period first. */
+VMS__PRIVATE void vms__frames_hand_back(vms_cursor_t *c) {
+    vms_space_t *s = c->space;
+    uint32_t i, n = c->ngone;
+    c->ngone = 0;
+    if (s->concurrent && s->reclaim.retire) {
+        s->reclaim.retire(s->reclaim.user, vms__grace_done, s, 0);
+        s->reclaim.barrier(s->reclaim.user);
+    }
+    for (i = 0; i < n; i++) s->frames(s->hook_user, c->gone[i].pa, c->gone[i].len);
+}
+
+/* The leaf e at level l left the space (its entry is clear already): remember its frame for
+ * the frames hook. Runs that continue the last one join it. A full list is handed back at
+ * once, after a flush of everything (as Linux's mmu_gather flushes when its batch fills):
+ * the flush of the leaves removed last may not be recorded yet. */
+VMS__PRIVATE void vms__frame_gone(vms_cursor_t *c, uint64_t e, int l) {
+    uint64_t pa = vms_pte_leaf_pa(e, l), len = VMS__SIZE(l);
+    uint32_t n = c->ngone;
+    if (!c->space->frames) return;
+    if (n && c->gone[n - 1].pa + c->gone[n - 1].len == pa) {
+        c->gone[n - 1].len += len;
+        return;
+    }
+    if (n == sizeof c->gone / sizeof c->gone[0]) {
+        c->batch.all = c->batch.global = true;
+        vms_cursor_flush(c);
+        n = 0;
+    }
+    c->gone[n].pa = pa;
+    c->gone[n].len = len;
+    c->ngone = n + 1;
+}
+
 VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t) {
     VMS_MEMCPY(vms__meta(c->space, t), &c->batch.deferred_head, 8);
     c->batch.deferred_head = vms__pa_of(c->space, t);
@@ -1732,6 +1833,7 @@ VMS_API void vms_cursor_flush(vms_cursor_t *c) {
         s->prov.free_frame(s->prov.user, pa);
     }
     vms__batch_reset(b);
+    if (c->ngone) vms__frames_hand_back(c);
 }
 
 VMS_API void vms_cursor_close(vms_cursor_t *c) {
@@ -1843,6 +1945,7 @@ VMS__PRIVATE void vms__cursor_init_lin(vms_cursor_t *c, vms_space_t *s, uint64_t
     c->path[s->levels] = vms__tbl(s, s->root_pa);
     c->tables_seen = s->tables_freed;
     c->locked = false;
+    c->ngone = 0;
     vms__batch_reset(&c->batch);
 }
 
@@ -2065,7 +2168,10 @@ VMS__PRIVATE int vms__drop_visit(void *user, vms__walk_t *w, int event, uint64_t
     vms_space_t *s = d->s;
     int l = w->level;
     if (event == VMS__WALK_ENTRY) {
-        if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l)) s->mapped_bytes[l - 1] -= VMS__SIZE(l);
+        if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l)) {
+            s->mapped_bytes[l - 1] -= VMS__SIZE(l);
+            if (d->defer) vms__frame_gone(d->defer, e, l);
+        }
     } else if (event == VMS__WALK_LEAVE) {
         if (d->defer) vms__defer_free(d->defer, w->tb[l]);
         else {
@@ -2228,6 +2334,7 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
                     changed = true;
                     s->mapped_bytes[L - 1] -= sz;
                     vms__flush_record(c, va + k * sz, sz, vms_pte_global(old));
+                    vms__frame_gone(c, old, L);
                 } else {
                     changed = true;
                     vms__flush_record(c, va + k * sz, sz, true);
@@ -2428,6 +2535,8 @@ VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t v
     if (unmap) {
         for (k = 0; k < VMS__ENTRIES; k++) any |= t[k];
         vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any));
+        if (c->space->frames)
+            for (k = 0; k < VMS__ENTRIES; k++) vms__frame_gone(c, t[k], 1);
         *changed = VMS__ENTRIES;
         return VMS__ENTRIES;
     }
@@ -2540,7 +2649,7 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                     weak = hit && vms__pte_weakens(old, neu, l);
                 }
                 if (hit) {
-                    if (p->unmap) (void)vms__leaf_swap(s, &t[i + k], 0);
+                    if (p->unmap) vms__frame_gone(c, vms__leaf_swap(s, &t[i + k], 0), l);
                     else vms__leaf_rewrite(s, &t[i + k], old, kept, pbits);
                     changed++;
                     if (p->unmap) weak = true;
@@ -2595,7 +2704,7 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, const vms__change_pl
         uint64_t *t = c->path[l];
         if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l) && len == VMS__SIZE(l) &&
             !(va & (len - 1u)) && vms__meta(s, t)->children > 1) {
-            (void)vms__leaf_swap(s, &t[vms_addr_index(va, l)], 0);
+            vms__frame_gone(c, vms__leaf_swap(s, &t[vms_addr_index(va, l)], 0), l);
             vms__meta(s, t)->children--;
             s->mapped_bytes[l - 1] -= len;
             vms__generation_bump(s);
@@ -2923,6 +3032,7 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     s->flush_threshold = d.flush_threshold ? d.flush_threshold : 32u;
     s->flush = d.flush;
     s->load_cr3 = d.load_cr3;
+    s->frames = d.frames;
     s->hook_user = d.hook_user;
     s->pcid = d.pcid;
     s->machine = d.machine;
@@ -3000,11 +3110,12 @@ VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     if (L && !(c.va & (len - 1u))) {
         uint64_t e = vms__descend(&c, L), *t = c.path[L];
         if (c.level == L && vms_pte_is_used(e) && vms_pte_is_leaf(e, L)) {
-            (void)vms__leaf_swap(s, &t[vms_addr_index(c.va, L)], 0);
+            e = vms__leaf_swap(s, &t[vms_addr_index(c.va, L)], 0);
             vms__meta(s, t)->children--;
             s->mapped_bytes[L - 1] -= len;
             vms__generation_bump(s);
             vms__flush_record(&c, c.va, len, vms_pte_global(e));
+            vms__frame_gone(&c, e, L);
             vms__prune(&c, L);
             VMS__CHECK_SPAN(s, c.va, c.va + len);
             vms_cursor_close(&c);
@@ -3662,8 +3773,10 @@ VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const 
         if (!m || m->level || m->flags) return VMS_ERR_FORMAT;
         m->flags = VMS__FREE_MARK;
     }
-    for (i = 0; i < frames; i++)
-        vms__image_frame(s, im, im->base + im->meta + (i << 12))->flags = 0;
+    for (i = 0; i < frames; i++) { /* neither a table nor free: a data frame */
+        m = vms__image_frame(s, im, im->base + im->meta + (i << 12));
+        m->flags = (m->level || m->flags) ? 0 : VMS__DATA_MARK;
+    }
     s->table_pages = a.tables;
     s->arena.bump = im->len;
     s->arena.free_head = im->free_head;

@@ -37,7 +37,20 @@ typedef struct diff_s {
     char log[16][160]; /* the last operations, printed on a failure */
     char msg[512];
     uint64_t counts[10];
+    uint64_t gone;    /* bytes the frames hook was handed */
+    uint64_t removed; /* bytes the model says unmaps and replaces took out */
 } diff_t;
+
+static void count_gone(void *user, uint64_t pa, uint64_t len) {
+    (void)pa;
+    ((diff_t *)user)->gone += len;
+}
+
+static uint64_t model_total(const vt_model_t *m) {
+    uint64_t b[3];
+    vt_model_bytes(m, b);
+    return b[0] + b[1] + b[2];
+}
 
 enum {
     OP_MAP,
@@ -254,7 +267,11 @@ static void one_step(diff_t *d) {
         else if (k < 5 && len <= 4 * M2)
             flags |= VMS_MAP_MAX_4K;
         logop(d, "%llu map va %#llx pa %#llx len %#llx prop %#x flags %#x", va, pa, len, p, flags);
-        want = vt_model_map(&d->m, va, pa, len, p, flags);
+        {
+            uint64_t before = model_total(&d->m);
+            want = vt_model_map(&d->m, va, pa, len, p, flags);
+            if (want == VMS_OK) d->removed += before + len - model_total(&d->m);
+        }
         if (op == OP_MAP) {
             rc = vms_space_map(&d->s, va, pa, len, p, flags);
         } else {
@@ -282,6 +299,7 @@ static void one_step(diff_t *d) {
         uint64_t gone, done = 0;
         logop(d, "%llu unmap va %#llx len %#llx%.0llx%.0u%.0u", va, len, 0, 0, 0);
         gone = vt_model_unmap(&d->m, va, len);
+        d->removed += gone;
         want = VMS_OK;
         if (op == OP_UNMAP) {
             rc = vms_space_unmap(&d->s, va, len);
@@ -378,6 +396,9 @@ static void one_step(diff_t *d) {
     if (rc != want)
         DIFF_FAIL(d, "step %llu: %s returned %s, model %s", VT_ULL(d->step), op_names[op],
                   vms_err_name(rc), vms_err_name(want));
+    if (d->gone != d->removed)
+        DIFF_FAIL(d, "step %llu: %s: the frames hook got %#llx bytes in all, the model %#llx",
+                  VT_ULL(d->step), op_names[op], VT_ULL(d->gone), VT_ULL(d->removed));
     probe_around(d, va, len);
 }
 
@@ -413,7 +434,14 @@ static void run(int levels) {
     memset(&d, 0, sizeof d);
     vt_rng_seed(&d.rng, seed);
     vt_model_init(&d.m);
-    cr_assert(eq(int, vt_space_init(&d.s, levels, 0), VMS_OK));
+    {
+        vms_space_desc_t sd;
+        memset(&sd, 0, sizeof sd);
+        sd.levels = levels;
+        sd.frames = count_gone; /* frames come back exactly as the model removes them */
+        sd.hook_user = &d;
+        cr_assert(eq(int, vms_space_init(&d.s, &sd), VMS_OK));
+    }
     add_region(&d, 0);                           /* the first pages */
     add_region(&d, VT_SZ_512G - G1);             /* across a PML4 edge */
     add_region(&d, 0x0000800000000000 - REGION); /* the end of the 4-level lower half */

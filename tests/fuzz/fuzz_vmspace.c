@@ -1122,6 +1122,7 @@ static void fz_op_copy(void) {
 /* ------------------------------------------------------------------------------------------
  * Range operations (direct, or through the owner). */
 
+static uint64_t fz_gone;    /* bytes the frames hook was handed (fz_frames_hook) */
 static vms_prop_t fz_clear; /* op 3 (relative protect): the bits cleared; prop is those set */
 
 /* Op 4 (protect by callback): flip the rights a hash of the page's address picks in *mask. */
@@ -1155,7 +1156,7 @@ static void fz_op_range(int op, bool fail) {
     unsigned how = fz_u8();
     bool via_owner = fz_have_owner && ((how & 1) || fz_any_lease(va, len));
     int want, rc;
-    uint64_t before = 0;
+    uint64_t before = 0, gone0, total0;
     fz_lease_t *blk = NULL;
     vms_lease_t got_blk = {12345};
     if (op == 0) {
@@ -1201,6 +1202,8 @@ static void fz_op_range(int op, bool fail) {
         fz_alloc_fail = 0;
         before = fz_digest();
     }
+    gone0 = fz_gone;
+    total0 = fz_m.bytes[0] + fz_m.bytes[1] + fz_m.bytes[2];
     if (via_owner) {
         if (op == 0)
             rc = vms_owner_map(&fz_o, va, pa, len, prop, flags, &got_blk);
@@ -1227,6 +1230,7 @@ static void fz_op_range(int op, bool fail) {
     fz_s.arena.fail_after = 0;
     if (fail && rc == VMS_ERR_NOMEM && !want) {
         FZ_EQ(fz_digest(), before, "digest after VMS_ERR_NOMEM");
+        FZ_EQ(fz_gone, gone0, "frames handed back by a failed call");
         return;
     }
     FZ_ERR(rc, want,
@@ -1242,6 +1246,11 @@ static void fz_op_range(int op, bool fail) {
             FZ_EQ(got_blk.id, 0, "blocker when not busy");
     }
     if (rc == VMS_OK) fz_apply_ok(op, va, pa, len, prop, flags);
+    /* Unmaps and replaces hand back exactly the bytes the model lost. */
+    FZ_EQ(fz_gone - gone0,
+          total0 + (rc == VMS_OK && op == 0 ? len : 0) -
+              (fz_m.bytes[0] + fz_m.bytes[1] + fz_m.bytes[2]),
+          "frames handed back");
 }
 
 /* Harvest: bits and flags from the input (bad ones too), the count and bitmap against the
@@ -1953,6 +1962,13 @@ static void fz_op_lease(void) {
 static _Alignas(4096) uint8_t fz_mem[FZ_ARENA_SIZE];
 static _Alignas(4096) uint8_t fz_mem_other[(uint64_t)2 << 20];
 
+/* The frames hook: bytes handed back (fz_gone), checked around range operations. */
+static void fz_frames_hook(void *user, uint64_t pa, uint64_t len) {
+    (void)user;
+    (void)pa;
+    fz_gone += len;
+}
+
 static bool fz_setup(unsigned cfg) {
     vms_space_desc_t d;
     memset(&d, 0, sizeof d);
@@ -1963,6 +1979,7 @@ static bool fz_setup(unsigned cfg) {
     d.arena.memory = fz_mem;
     d.flush = fz_flush_hook;
     d.load_cr3 = fz_cr3_hook;
+    d.frames = fz_frames_hook;
     d.hook_user = &fz_s;
     d.pcid = (cfg >> 1) & 1;
     d.flush_threshold = (cfg >> 2) & 1 ? 4 : 0;
