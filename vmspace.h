@@ -802,6 +802,22 @@ typedef struct vms_harvest_s {
  *         subset of VMS_ACCESSED | VMS_DIRTY, or an unknown flag). */
 VMS_NODISCARD VMS_API int vms_space_harvest(vms_space_t *s, uint64_t va, uint64_t len,
                                             vms_harvest_t *h);
+
+/* Clone (fork): map in dst, at the same addresses, the frames that src maps in
+ * [va, va + len), with the same page sizes and properties but without A/D. With
+ * VMS_CLONE_COW every writable mapping of the range, on both sides, loses W and gains
+ * VMS_COW (the software bit SW3), so a write faults on either side and the fault handler
+ * copies the frame and maps the copy writable (a VMS_MAP_REPLACE, whose old frame then goes
+ * to the frames hook); the source's changes flush as one batch. shared (may be NULL) hears
+ * of every frame run the two spaces now share, to count references. dst must map nothing
+ * in the range. All or nothing: on any error both spaces are as they were.
+ * @return VMS_OK, the range errors of vms_space_map, VMS_ERR_ARG (dst is src),
+ *         VMS_ERR_LEVELS (their levels differ), VMS_ERR_FLAGS, VMS_ERR_EXIST, VMS_ERR_NOMEM. */
+#define VMS_CLONE_COW 0x1u
+#define VMS_COW VMS_SW3
+VMS_NODISCARD VMS_API int vms_space_clone(vms_space_t *dst, vms_space_t *src, uint64_t va,
+                                          uint64_t len, uint32_t flags, vms_frames_fn shared,
+                                          void *user);
 /* The mapping that holds va. @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_NOENT. */
 VMS_NODISCARD VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
 /* Call fn for every mapping in VA order (lower half first); stop early if fn returns
@@ -2566,8 +2582,9 @@ typedef struct vms__change_plan_s {
     bool unmap;
     bool rel;                /* relative protect: each leaf's own property... */
     vms_prop_t set, clear;   /* ...with `clear` removed and `set` added, */
-    vms_protect_fn fn;       /* ...or what fn makes of it */
+    vms_protect_fn fn;       /* ...or what fn makes of it, */
     void *user;
+    bool cow;                /* ...or, if writable, -W +VMS_COW (a clone's source) */
 } vms__change_plan_t;
 
 /* The plan of a change with its splits already made (need 0)... */
@@ -2581,6 +2598,7 @@ VMS__PRIVATE void vms__change_plan_split(vms__change_plan_t *p, uint64_t end, bo
     p->set = p->clear = 0;
     p->fn = NULL;
     p->user = NULL;
+    p->cow = false;
 }
 
 /* The bits a relative protect may set or clear: rights, user, global, software bits. */
@@ -2596,6 +2614,8 @@ VMS__PRIVATE uint64_t vms__rel_bits(vms_space_t *s, const vms__change_plan_t *p,
         q = p->fn(p->user, &m);
         VMS_ASSERT(!((q ^ old) & ~VMS__REL_MASK)); /* fn changed what it may not */
         q = (q & VMS__REL_MASK) | (old & ~VMS__REL_MASK);
+    } else if (p->cow) {
+        q = (old & VMS_W) ? (old & ~(vms_prop_t)VMS_W) | VMS_COW : old;
     } else {
         q = (old & ~p->clear) | p->set;
     }
@@ -2982,6 +3002,129 @@ VMS_API int vms_cursor_harvest(vms_cursor_t *c, uint64_t len, vms_harvest_t *h) 
         vms__move(c, va + n * sz < p.end ? va + n * sz : p.end);
     }
     return VMS_OK;
+}
+
+/* >>impl-clone */
+
+/* The next run of leaves from c->va below end: one level, frames contiguous, alike outside
+ * frame and A/D (*e0 is the first). The cursor moves past it. false: nothing mapped. */
+VMS__PRIVATE bool vms__next_run(vms_cursor_t *c, uint64_t end, uint64_t *va, uint64_t *pa,
+                                uint64_t *len, uint64_t *e0, int *lvl) {
+    uint64_t e, start, next, p, bits, kept, sz;
+    int l;
+    if (vms__find(c, end) != VMS_OK) return false;
+    l = c->level;
+    e = vms__pte_get(&c->path[l][vms_addr_index(c->va, l)]);
+    sz = VMS__SIZE(l);
+    kept = vms__pte_kept(l);
+    start = c->va;
+    next = (start & ~(sz - 1u)) + sz;
+    p = vms_pte_leaf_pa(e, l) + (start & (sz - 1u));
+    bits = e & ~kept;
+    for (;;) {
+        /* The rest of this table: each entry must be the one expected, bits and frame, A and
+         * D aside (one compare per entry; i is 0 once the run leaves the table). */
+        const uint64_t *t = c->path[l], ad = VMS_PTE_A | VMS_PTE_D;
+        unsigned i = vms_addr_index(next, l);
+        uint64_t want = bits | (p + (next - start)), stop = end - next;
+        uint64_t k = 0, room = (uint64_t)(VMS__ENTRIES - i) & (VMS__ENTRIES - 1u);
+        uint64_t most = stop / sz < room ? (stop + sz - 1u) / sz : room;
+        while (k < most && (vms__pte_get(&t[i + k]) & ~ad) == want) {
+            want += sz;
+            k++;
+        }
+        next += k * sz;
+        if (next >= end || k < room) break;
+        vms__move(c, next); /* into the next table, if the run goes on there */
+        e = vms__descend(c, 1);
+        if (c->level != l || (e & ~ad) != want) break;
+        next += sz;
+    }
+    if (next > end) next = end;
+    *va = start;
+    *pa = p;
+    *len = next - start;
+    *e0 = bits; /* the run's entry bits: no frame, no A/D (alike outside them) */
+    *lvl = l;
+    vms__move(c, next);
+    return true;
+}
+
+/* Copy [c->va, +len) of the source cursor cs into the empty range at the same place of the
+ * destination cursor cd; with COW both sides lose W and gain VMS_COW where they had W. */
+VMS__PRIVATE int vms__clone(vms_cursor_t *cd, vms_cursor_t *cs, uint64_t len, bool cow) {
+    const uint64_t start = cs->va, end = cs->va + len;
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    uint64_t va, pa, n, e0;
+    int l, err = VMS_OK;
+    vms__cursor_sync(cs);
+    vms__cursor_sync(cd);
+    if (vms__find(cd, end) == VMS_OK) return VMS_ERR_EXIST;
+    vms__move(cd, start);
+    while (vms__next_run(cs, end, &va, &pa, &n, &e0, &l)) {
+        vms_prop_t p = vms_pte_prop(e0, l) & ~ad;
+        if (cow && (p & VMS_W)) p = (p & ~(vms_prop_t)VMS_W) | VMS_COW;
+        vms__move(cd, va);
+        err = vms__map(cd, pa, n, p, l, false);
+        if (err) break;
+    }
+    if (!err && cow) {
+        vms__change_plan_t q;
+        vms__change_plan_split(&q, 0, false, 0);
+        q.rel = q.cow = true;
+        vms__move(cs, start);
+        err = vms__change(cs, len, &q, NULL);
+    }
+    if (err) {
+        /* Take out what was mapped: whole leaves of the range, so nothing splits; the frames
+         * were never the destination's to hand back. */
+        vms_frames_fn frames = cd->space->frames;
+        vms__change_plan_t u;
+        vms__change_plan_split(&u, 0, true, 0);
+        cd->space->frames = NULL;
+        vms__move(cd, start);
+        vms__cursor_sync(cd);
+        (void)vms__change(cd, len, &u, NULL);
+        cd->space->frames = frames;
+    }
+    return err;
+}
+
+VMS_API int vms_space_clone(vms_space_t *dst, vms_space_t *src, uint64_t va, uint64_t len,
+                            uint32_t flags, vms_frames_fn shared, void *user) {
+    vms_cursor_t cs, cd, *first = &cs, *second = &cd;
+    vms_space_t *s1 = src, *s2 = dst;
+    int err;
+    if (dst == src) return VMS_ERR_ARG;
+    if (dst->levels != src->levels) return VMS_ERR_LEVELS;
+    err = vms_space_check_range(src, va, len);
+    if (err) return err;
+    if (flags & ~(uint32_t)VMS_CLONE_COW) return VMS_ERR_FLAGS;
+    /* Two concurrent spaces: take their locks in address order, as every clone does. */
+    if ((uintptr_t)dst < (uintptr_t)src) {
+        first = &cd;
+        second = &cs;
+        s1 = dst;
+        s2 = src;
+    }
+    err = vms_cursor_open(first, s1, va, len);
+    if (err) return err;
+    err = vms_cursor_open(second, s2, va, len);
+    if (err) {
+        vms_cursor_close(first);
+        return err;
+    }
+    err = vms__clone(&cd, &cs, len, (flags & VMS_CLONE_COW) != 0);
+    if (!err && shared) { /* the frames now shared, run by run */
+        uint64_t rva, rpa, n, e0;
+        int l;
+        vms__move(&cd, vms__lin(dst, va));
+        while (vms__next_run(&cd, vms__lin(dst, va) + len, &rva, &rpa, &n, &e0, &l))
+            shared(user, rpa, n);
+    }
+    vms_cursor_close(second);
+    vms_cursor_close(first);
+    return err;
 }
 
 /* >>impl-space */

@@ -382,6 +382,13 @@ VMS_NODISCARD VMS_OWNER_API int vms_owner_protect_mask(vms_owner_t *o, uint64_t 
 VMS_NODISCARD VMS_OWNER_API int vms_owner_protect_fn(vms_owner_t *o, uint64_t va, uint64_t len,
                                                      vms_protect_fn fn, void *user,
                                                      vms_lease_t *blocker);
+/* vms_space_clone from the owner's space into dst: with VMS_CLONE_COW, which takes W from
+ * the owner's mappings, a live lease over the range refuses it (VMS_ERR_BUSY, *blocker set);
+ * a plain clone changes nothing of the owner's and is never refused. */
+VMS_NODISCARD VMS_OWNER_API int vms_owner_clone(vms_owner_t *o, vms_space_t *dst, uint64_t va,
+                                                uint64_t len, uint32_t flags,
+                                                vms_frames_fn shared, void *user,
+                                                vms_lease_t *blocker);
 
 /* The first lease (in VA order) that a new lease of `kind` over [va, va + len) would conflict
  * with (the seed's can_create_reader / can_create_writer, with shared_reader applied).
@@ -1652,6 +1659,21 @@ VMS_OWNER_API int vms_owner_protect_fn(vms_owner_t *o, uint64_t va, uint64_t len
     if (rc) return rc;
     vms__owner_lock(o);
     rc = vms__owner_protect_rel_locked(o, va, len, 0, 0, fn, user, blocker);
+    vms__owner_unlock(o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_clone(vms_owner_t *o, vms_space_t *dst, uint64_t va, uint64_t len,
+                                  uint32_t flags, vms_frames_fn shared, void *user,
+                                  vms_lease_t *blocker) {
+    int rc = vms_space_check_range(o->space, va, len);
+    if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    if (!rc && (flags & ~(uint32_t)VMS_CLONE_COW)) rc = VMS_ERR_FLAGS;
+    if (rc) return rc;
+    vms__owner_lock(o);
+    if (flags & VMS_CLONE_COW) rc = vms__guard(o, va, len, blocker);
+    if (!rc) rc = vms_space_clone(dst, o->space, va, len, flags, shared, user);
+    VMS__VERIFY(o);
     vms__owner_unlock(o);
     return rc;
 }

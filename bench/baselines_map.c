@@ -10,6 +10,9 @@
  *                 every step, so the tables are built from nothing as in a fresh space.
  *   map_clear     the bare limit of an unmap: clear the 4 KiB entries of the leaf tables.
  *   map_rewrite   the bare limit of a protect: clear RW in every entry (a read, a store).
+ *   cow_copy      the bare limit of a copy-on-write clone: every leaf entry copied into a
+ *                 second set of leaf tables without RW, A and D and with a software bit,
+ *                 and the source entry rewritten the same way (the reset restores it).
  *   scan_clear    the bare limit of a dirty harvest: every entry with D set loses it and
  *                 sets its bit in a bitmap (the reset, untimed, sets D again everywhere).
  *   op1_rootwalk  the same per-page mapper installing single pages into a populated region
@@ -167,6 +170,58 @@ void vms_bench_map_rewrite_report(void *state, vms_bench_info_t *info) {
 void vms_bench_map_rewrite_teardown(void *state) { vms_bench_map_bare_teardown(state); }
 
 #define BM_D ((uint64_t)1 << 6)
+#define BM_A ((uint64_t)1 << 5)
+#define BM_SW3 ((uint64_t)1 << 53)
+
+typedef struct bm_cow_s {
+    bm_bare_t b;
+    uint64_t *copy;
+} bm_cow_t;
+
+void *vms_bench_cow_copy_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bm_bare_t *b = bm_bare_setup(variant, info);
+    bm_cow_t *c = calloc(1, sizeof *c);
+    (void)arg;
+    if (!c) vms_bench_die("calloc", 0);
+    c->b = *b;
+    free(b);
+    c->copy = vms_bench_alloc(c->b.n * 8);
+    info->manual = 1;
+    vms_bench_cow_copy_reset(c);
+    return c;
+}
+
+uint64_t vms_bench_cow_copy_step(void *state) {
+    bm_cow_t *c = state;
+    uint64_t *restrict t = c->b.dst, *restrict d = c->copy;
+    uint64_t i, n = c->b.n, strip = BM_RW | BM_A | BM_D | c->b.salt;
+    for (i = 0; i < n; i++) {
+        uint64_t e = (t[i] & ~strip) | BM_SW3;
+        d[i] = e;
+        t[i] = e;
+    }
+    return d[n - 1];
+}
+
+void vms_bench_cow_copy_reset(void *state) {
+    bm_cow_t *c = state;
+    memcpy(c->b.dst, c->b.src, c->b.n * 8);
+    memset(c->copy, 0, c->b.n * 8);
+}
+void vms_bench_cow_copy_report(void *state, vms_bench_info_t *info) {
+    bm_cow_t *c = state;
+    (void)info;
+    vms_bench_cow_copy_step(c);
+    if (c->copy[c->b.n - 1] != ((c->b.src[c->b.n - 1] & ~BM_RW) | BM_SW3))
+        vms_bench_die("bare copy-on-write check", 0);
+}
+void vms_bench_cow_copy_teardown(void *state) {
+    bm_cow_t *c = state;
+    vms_bench_free(c->copy, c->b.n * 8);
+    vms_bench_free(c->b.dst, c->b.n * 8);
+    vms_bench_free(c->b.src, c->b.n * 8);
+    free(c);
+}
 typedef struct bm_scan_s {
     bm_bare_t b;
     uint64_t *bitmap;

@@ -327,6 +327,61 @@ BC_HARVEST_FAMILY(harvest_space, 0)
 BC_HARVEST_FAMILY(harvest_next, 1)
 
 /* ------------------------------------------------------------------------------------------ */
+/* clone: fork 1 GiB of writable 4 KiB pages with copy-on-write into an empty space; the
+ * reset (untimed) unmaps the copy and gives the source its W back. */
+
+typedef struct bc_clone_s {
+    vms_space_t src, dst;
+} bc_clone_t;
+
+void *vms_bench_clone_cow_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bc_clone_t *c = calloc(1, sizeof *c);
+    vms_space_desc_t d;
+    (void)variant;
+    (void)arg;
+    if (!c) vms_bench_die("calloc", 0);
+    memset(&d, 0, sizeof d);
+    d.arena.size = 64u << 20;
+    bc_check(vms_space_init(&c->src, &d), "vms_space_init");
+    bc_check(vms_space_init(&c->dst, &d), "vms_space_init");
+    bc_check(vms_space_map(&c->src, BC_VA, BC_PA, BC_GIB, VMS_RW, VMS_MAP_MAX_4K), "map");
+    info->items = BC_GIB / VMS_PAGE_4K;
+    info->manual = 1;
+    return c;
+}
+
+uint64_t vms_bench_clone_cow_step(void *state) {
+    bc_clone_t *c = state;
+    bc_check(vms_space_clone(&c->dst, &c->src, BC_VA, BC_GIB, VMS_CLONE_COW, NULL, NULL),
+             "vms_space_clone");
+    return c->dst.table_pages;
+}
+
+void vms_bench_clone_cow_reset(void *state) {
+    bc_clone_t *c = state;
+    bc_check(vms_space_unmap(&c->dst, BC_VA, BC_GIB), "vms_space_unmap");
+    bc_check(vms_space_protect_mask(&c->src, BC_VA, BC_GIB, VMS_W, VMS_COW), "protect_mask");
+}
+
+void vms_bench_clone_cow_report(void *state, vms_bench_info_t *info) {
+    bc_clone_t *c = state;
+    vms_mapping_t m;
+    (void)info;
+    vms_bench_clone_cow_step(c);
+    bc_check(vms_space_query(&c->dst, BC_VA + BC_GIB - VMS_PAGE_4K, &m), "query");
+    if (m.pa != BC_PA + BC_GIB - VMS_PAGE_4K || m.prop != (VMS_R | VMS_COW))
+        vms_bench_die("clone check", 0);
+    vms_bench_clone_cow_reset(c);
+}
+
+void vms_bench_clone_cow_teardown(void *state) {
+    bc_clone_t *c = state;
+    vms_space_destroy(&c->src);
+    vms_space_destroy(&c->dst);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* op1: one call per page into a populated region */
 
 #define BC_OP1_HOLES 256

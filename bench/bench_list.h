@@ -62,6 +62,7 @@
     X("unmap/bare_clear/4k", map_clear, VMS_BENCH_4K, (-1))                            \
     X("protect/bare_rewrite/4k", map_rewrite, VMS_BENCH_4K, (-1))                      \
     X("harvest/bare_scan_clear/4k", scan_clear, VMS_BENCH_4K, (-1))                    \
+    X("clone/bare_cow_copy/4k", cow_copy, VMS_BENCH_4K, (-1))                          \
     X("op1/rootwalk/4k", op1_rootwalk, VMS_BENCH_4K, (-1))                             \
     X("op1/rootwalk/2m", op1_rootwalk, VMS_BENCH_2M, (-1))                             \
     X("op1/rootwalk/1g", op1_rootwalk, VMS_BENCH_1G, (-1))                             \
@@ -104,6 +105,7 @@
     X("protect/mask/4k", protect_mask, VMS_BENCH_4K, (-1))                             \
     X("harvest/space/4k", harvest_space, VMS_BENCH_4K, (-1))                           \
     X("harvest/cursor_next/4k", harvest_next, VMS_BENCH_4K, (-1))                      \
+    X("clone/cow/4k", clone_cow, VMS_BENCH_4K, (-1))                                   \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_DENSE, "dense")                                   \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SEQ, "seq")                                       \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SPARSE, "sparse")                                 \
@@ -161,6 +163,7 @@ VMS_BENCH_DECLARE_FAMILY(map_rootwalk)
 VMS_BENCH_DECLARE_FAMILY(map_clear)
 VMS_BENCH_DECLARE_FAMILY(map_rewrite)
 VMS_BENCH_DECLARE_FAMILY(scan_clear)
+VMS_BENCH_DECLARE_FAMILY(cow_copy)
 VMS_BENCH_DECLARE_FAMILY(op1_rootwalk)
 VMS_BENCH_DECLARE_FAMILY(op1)
 VMS_BENCH_DECLARE_FAMILY(lease_rb)
@@ -173,6 +176,7 @@ VMS_BENCH_DECLARE_FAMILY(protect_space)
 VMS_BENCH_DECLARE_FAMILY(protect_mask)
 VMS_BENCH_DECLARE_FAMILY(harvest_space)
 VMS_BENCH_DECLARE_FAMILY(harvest_next)
+VMS_BENCH_DECLARE_FAMILY(clone_cow)
 VMS_BENCH_DECLARE_FAMILY(tr_walk)
 VMS_BENCH_DECLARE_FAMILY(tr_bare)
 VMS_BENCH_DECLARE_FAMILY(tr_swtlb)

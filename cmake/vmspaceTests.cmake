@@ -229,6 +229,14 @@ add_test(NAME readme_example_dirty_tracking
         "-DNAME=dirty-tracking"
         -P "${VMSPACE_TESTS_DIR}/readme_example/extract_and_run.cmake")
 set_tests_properties(readme_example_dirty_tracking PROPERTIES LABELS "readme" TIMEOUT 300)
+add_test(NAME readme_example_fork_cow
+    COMMAND "${CMAKE_COMMAND}"
+        "-DREADME=${PROJECT_SOURCE_DIR}/README.md"
+        "-DREPO=${PROJECT_SOURCE_DIR}"
+        "-DWORK_DIR=${PROJECT_BINARY_DIR}/readme_example_fork_cow"
+        "-DNAME=fork-cow"
+        -P "${VMSPACE_TESTS_DIR}/readme_example/extract_and_run.cmake")
+set_tests_properties(readme_example_fork_cow PROPERTIES LABELS "readme" TIMEOUT 300)
 
 # ---------------------------------------------------------------------------------------------
 # Fuzz targets (their CMakeLists.txt decides what they build and register).

@@ -332,6 +332,37 @@ Test(owner, relative_protect_guarded) {
     fx_fini(&f);
 }
 
+/* A copy-on-write clone takes W from the owner's pages: refused under a lease; a plain one
+ * is not. */
+Test(owner, clone_guarded_when_copy_on_write) {
+    fx_t f;
+    vms_lease_t b, r;
+    vms_space_t child;
+    vms_mapping_t m;
+    fx_init(&f, false);
+    cr_assert(eq(int, vt_space_init(&child, f.s.levels, 0), VMS_OK));
+    r = take(&f, VMS_LEASE_READ, 4, 2);
+    uint64_t before = vt_digest(&f.s);
+    cr_expect(eq(int, vms_owner_clone(&f.o, &child, BASE, 8 * PG, VMS_CLONE_COW, NULL, NULL, &b),
+                 VMS_ERR_BUSY));
+    cr_expect(eq(u64, b.id, r.id));
+    cr_expect(eq(int, vms_owner_clone(&f.o, &child, BASE, 8 * PG, 0x8, NULL, NULL, &b),
+                 VMS_ERR_FLAGS));
+    cr_expect(eq(u64, vt_digest(&f.s), before));
+    cr_expect(eq(u64, vt_mapped_total(&child), 0));
+    cr_expect(eq(int, vms_owner_clone(&f.o, &child, BASE, 8 * PG, 0, NULL, NULL, &b), VMS_OK));
+    cr_expect(eq(u64, vt_digest(&f.s), before));
+    cr_assert(eq(int, vms_space_query(&child, BASE + 5 * PG, &m), VMS_OK));
+    cr_expect(eq(int, vms_lease_release(&f.o, r), VMS_OK));
+    cr_assert(eq(int, vms_space_unmap(&child, BASE, 8 * PG), VMS_OK));
+    cr_expect(eq(int, vms_owner_clone(&f.o, &child, BASE, 8 * PG, VMS_CLONE_COW, NULL, NULL, &b),
+                 VMS_OK));
+    cr_assert(eq(int, vms_space_query(&f.s, BASE + 5 * PG, &m), VMS_OK));
+    cr_expect(eq(u32, m.prop & (VMS_W | VMS_COW), VMS_COW));
+    vms_space_destroy(&child);
+    fx_fini(&f);
+}
+
 Test(owner, stale_handles) {
     fx_t f;
     vms_lease_info_t info;

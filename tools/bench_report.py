@@ -134,6 +134,8 @@ def cost_targets(t, data, suffix=""):
        "harvest/space/4k", "harvest/bare_scan_clear/4k", 2.0)
     le("the same harvest vs a walk of vms_cursor_next that only tests D (≥ 5× faster)",
        "harvest/space/4k", "harvest/cursor_next/4k", 0.2)
+    le("copy-on-write clone of 1 GiB of 4 KiB pages vs a bare copy of the leaf entries "
+       "(source write-protect included)", "clone/cow/4k", "clone/bare_cow_copy/4k", 2.0)
     le("software-TLB miss (random in 1 GiB, all misses) vs vms_translate on the same stream",
        "translate/dense/swtlb/indep", "translate/dense/walk/indep", 1.3)
     bare = [v for v in (ns(data, "map/bare_store/4k"), ns(data, "map/bare_gen/4k")) if v]
@@ -247,7 +249,9 @@ def map_table(data):
              ("protect/bare_rewrite", "bare rewrite loop (protect baseline)"),
              ("harvest/space", "vms_space_harvest of D, clearing"),
              ("harvest/cursor_next", "D tested through vms_cursor_next"),
-             ("harvest/bare_scan_clear", "bare scan-and-clear loop (harvest baseline)")]
+             ("harvest/bare_scan_clear", "bare scan-and-clear loop (harvest baseline)"),
+             ("clone/cow", "vms_space_clone with copy-on-write"),
+             ("clone/bare_cow_copy", "bare copy-on-write entry copy (clone baseline)")]
     for size in ("4k", "2m", "1g"):
         bare = ns(data, f"map/bare_store/{size}")
         root = ns(data, f"map/rootwalk/{size}")
