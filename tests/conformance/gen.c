@@ -443,6 +443,29 @@ int main(int argc, char **argv) {
     }
     if (sparse) layout_sparse(1 + (unsigned)rnd_below(one_in(4) ? 2000 : 100));
     mutate((unsigned)rnd_below(one_in(4) ? 200 : 40));
+    /* Half the tables are copies: the space goes through two clones (both halves, the first
+     * copy-on-write half the time) and the one saved is built by vms_space_clone alone. */
+    if (one_in(2)) {
+        vms_space_t tmp;
+        uint32_t cow = one_in(2) ? VMS_CLONE_COW : 0;
+        uint64_t halves[2] = {0, canon_from_linear(half_size())};
+        err = vms_space_init(&tmp, &desc);
+        if (err != VMS_OK) die("vms_space_init (clone)", err);
+        for (int k = 0; k < 2; k++) {
+            err = vms_space_clone(&tmp, &g_space, halves[k], half_size(), cow, NULL, NULL);
+            if (err != VMS_OK) die("vms_space_clone", err);
+        }
+        err = vms_space_destroy(&g_space);
+        if (err == VMS_OK) err = vms_space_init(&g_space, &desc);
+        if (err != VMS_OK) die("vms_space_init (clone back)", err);
+        for (int k = 0; k < 2; k++) {
+            err = vms_space_clone(&g_space, &tmp, halves[k], half_size(), cow ^ VMS_CLONE_COW,
+                                  NULL, NULL);
+            if (err != VMS_OK) die("vms_space_clone (back)", err);
+        }
+        err = vms_space_destroy(&tmp);
+        if (err != VMS_OK) die("vms_space_destroy (clone)", err);
+    }
 
     char path[4096];
     snprintf(path, sizeof path, "%s/space.bin", outdir);
