@@ -36,7 +36,7 @@ typedef struct diff_s {
     uint64_t step;
     char log[16][160]; /* the last operations, printed on a failure */
     char msg[512];
-    uint64_t counts[10];
+    uint64_t counts[11];
     uint64_t gone;    /* bytes the frames hook was handed */
     uint64_t removed; /* bytes the model says unmaps and replaces took out */
 } diff_t;
@@ -62,12 +62,23 @@ enum {
     OP_PROTECT_MASK,
     OP_PROTECT_FN,
     OP_HARVEST,
+    OP_CLONE,
     OP_PROBE,
     OP_COUNT
 };
 static const char *op_names[OP_COUNT] = {"map",     "cursor_map_range", "unmap", "cursor_unmap",
                                          "protect", "cursor_protect",   "protect_mask",
-                                         "protect_fn", "harvest", "probe"};
+                                         "protect_fn", "harvest", "clone", "probe"};
+
+/* What a copy-on-write clone does to a writable mapping, on both sides. */
+static vms_prop_t cow_of(void *user, const vms_mapping_t *m) {
+    (void)user;
+    return (m->prop & VMS_W) ? (m->prop & ~(vms_prop_t)VMS_W) | VMS_COW : m->prop;
+}
+static vms_prop_t same(void *user, const vms_mapping_t *m) {
+    (void)user;
+    return m->prop;
+}
 
 /* Protect by callback: flip the rights a hash of the page's address picks among `*mask`. */
 static vms_prop_t flip_by_va(void *user, const vms_mapping_t *m) {
@@ -245,6 +256,7 @@ static void one_step(diff_t *d) {
              : roll < 81 ? OP_PROTECT_MASK
              : roll < 84 ? OP_PROTECT_FN
              : roll < 88 ? OP_HARVEST
+             : roll < 89 ? OP_CLONE
                          : OP_PROBE;
     int rc, want;
     random_range(d, r, grain, &va, &len);
@@ -348,6 +360,48 @@ static void one_step(diff_t *d) {
         vt_model_protect_fn(&d->m, va, len, flip_by_va, &mask);
         want = VMS_OK;
         rc = vms_space_protect_fn(&d->s, va, len, flip_by_va, &mask);
+        break;
+    }
+    case OP_CLONE: {
+        /* Into a fresh child: it must hold the model's leaves of the range (split at its
+         * edges) without A/D; with copy-on-write the parent changes as the model says. */
+        vms_space_t child;
+        vt_model_t t;
+        bool cow = rnd(d, 2) != 0;
+        size_t n, i, k;
+        vms_mapping_t *got;
+        logop(d, "%llu clone va %#llx len %#llx%.0llx cow %u%.0u", va, len, 0, cow, 0);
+        memset(&t, 0, sizeof t);
+        t.n = t.cap = d->m.n;
+        t.v = (vt_leaf_t *)malloc((d->m.n + 1) * sizeof *t.v);
+        cr_assert(t.v != NULL);
+        memcpy(t.v, d->m.v, d->m.n * sizeof *t.v);
+        vt_model_protect_fn(&t, va, len, cow ? cow_of : same, NULL);
+        cr_assert(eq(int, vt_space_init(&child, d->s.levels, (uint64_t)16 << 20), VMS_OK));
+        want = VMS_OK;
+        rc = vms_space_clone(&child, &d->s, va, len, cow ? VMS_CLONE_COW : 0, NULL, NULL);
+        got = vt_enumerate(&child, &n);
+        k = 0;
+        for (i = vt_model_lower(&t, va); rc == VMS_OK && i < t.n && t.v[i].va - va < len;
+             i++, k++) {
+            const vt_leaf_t *f = &t.v[i];
+            vms_prop_t p = f->prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+            if (k >= n || got[k].va != f->va || got[k].pa != f->pa || got[k].size != f->size ||
+                got[k].prop != p)
+                DIFF_FAIL(d, "step %llu: clone: child differs at model leaf %#llx",
+                          VT_ULL(d->step), VT_ULL(f->va));
+        }
+        if (rc == VMS_OK && k != n)
+            DIFF_FAIL(d, "step %llu: clone: child has %zu mappings, model %zu", VT_ULL(d->step),
+                      n, k);
+        free(got);
+        vms_space_destroy(&child);
+        if (cow && rc == VMS_OK) {
+            vt_model_free(&d->m);
+            d->m = t;
+        } else {
+            vt_model_free(&t);
+        }
         break;
     }
     case OP_HARVEST: {
@@ -480,11 +534,11 @@ static void run(int levels) {
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap "
            "%llu, cursor unmap %llu, protect %llu, cursor protect %llu, protect mask %llu, "
-           "protect fn %llu, harvest %llu, probe %llu); most leaves %zu\n",
+           "protect fn %llu, harvest %llu, clone %llu, probe %llu); most leaves %zu\n",
            levels, VT_ULL(ops), secs, cpu, VT_ULL(d.counts[0]), VT_ULL(d.counts[1]),
            VT_ULL(d.counts[2]), VT_ULL(d.counts[3]), VT_ULL(d.counts[4]), VT_ULL(d.counts[5]),
            VT_ULL(d.counts[6]), VT_ULL(d.counts[7]), VT_ULL(d.counts[8]), VT_ULL(d.counts[9]),
-           max_leaves);
+           VT_ULL(d.counts[10]), max_leaves);
     fflush(stdout);
     vms_space_destroy(&d.s);
     vt_model_free(&d.m);

@@ -245,6 +245,16 @@ static void fm_protect_fn(fm_t *m, uint64_t a, uint64_t b, vms_prop_t mask) {
     }
 }
 
+/* A copy-on-write clone's source: split at the edges, writable leaves lose W, gain COW. */
+static void fm_cow(fm_t *m, uint64_t a, uint64_t b) {
+    size_t i;
+    fm_touch(a, b);
+    fm_split_at(m, a);
+    if (b < fm_top()) fm_split_at(m, b);
+    for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b; i++)
+        if (m->v[i].prop & VMS_W) m->v[i].prop = (m->v[i].prop & ~(vms_prop_t)VMS_W) | VMS_COW;
+}
+
 /* Harvest of [a, b): the bytes reported; with clear, leaves wholly inside lose `bits`. */
 static uint64_t fm_harvest(fm_t *m, uint64_t a, uint64_t b, vms_prop_t bits, bool clear) {
     uint64_t found = 0;
@@ -1321,6 +1331,81 @@ static void fz_op_harvest(bool fail) {
     }
 }
 
+/* Clone a range into a scratch space: at sampled addresses the child maps what the parent
+ * mapped (A/D stripped, W turned into COW with copy-on-write); with copy-on-write the parent
+ * changes as the model says; a failed clone (an injected failure on either side, or the
+ * scratch arena running out) leaves the parent as it was and the child empty. */
+static _Alignas(4096) uint8_t fz_mem_clone[(uint64_t)4 << 20];
+static void fz_op_clone(bool fail) {
+    uint64_t va = fz_va(), len = fz_len(), before = 0, pts[8];
+    unsigned b = fz_u8(), k, npts = 0;
+    bool cow = (b & 1) != 0;
+    const fm_leaf_t *had[8];
+    fm_leaf_t was[8];
+    vms_space_t child;
+    vms_space_desc_t d;
+    int want = fz_range_err(va, len), rc;
+    memset(&d, 0, sizeof d);
+    d.levels = fm_levels;
+    d.arena.size = sizeof fz_mem_clone;
+    d.arena.memory = fz_mem_clone;
+    if (vms_space_init(&child, &d) != VMS_OK) return;
+    if (!want) {
+        uint64_t a = fm_lin(va);
+        fz_snap(a, a + len);
+        fz_point_range(a, a + len);
+        for (k = 0; k < 8; k++) {
+            pts[npts] = a + ((fz_u8() * (len >> 12) / 256) << 12);
+            had[npts] = fm_find(&fz_m, pts[npts]);
+            if (had[npts]) was[npts] = *had[npts];
+            npts++;
+        }
+    } else {
+        fz_point(va);
+    }
+    if (fail) {
+        if (b & 2) fz_s.arena.fail_after = 1 + (b >> 4);
+        else child.arena.fail_after = 1 + (b >> 4);
+    }
+    before = fz_digest();
+    /* With an owner, through it: a copy-on-write clone under a lease is refused. */
+    if (fz_have_owner) {
+        vms_lease_t got = {12345};
+        fz_lease_t *blk = !want && cow ? fz_first_lease(va, len, 0) : NULL;
+        if (blk) want = VMS_ERR_BUSY;
+        rc = vms_owner_clone(&fz_o, &child, va, len, cow ? VMS_CLONE_COW : 0, NULL, NULL, &got);
+        FZ_EQ(got.id, rc == VMS_ERR_BUSY && blk ? blk->h.id : 0, "clone blocker");
+    } else {
+        rc = vms_space_clone(&child, &fz_s, va, len, cow ? VMS_CLONE_COW : 0, NULL, NULL);
+    }
+    fz_s.arena.fail_after = 0;
+    if (rc == VMS_ERR_NOMEM && !want) {
+        FZ_EQ(fz_digest(), before, "digest after a failed clone");
+        FZ_EQ(child.mapped_bytes[0] + child.mapped_bytes[1] + child.mapped_bytes[2], 0,
+              "a failed clone left mappings in the child");
+        FZ_EQ(child.table_pages, 1, "a failed clone left tables in the child");
+    } else {
+        FZ_ERR(rc, want, "clone");
+    }
+    if (rc == VMS_OK) {
+        for (k = 0; k < npts; k++) {
+            vms_mapping_t m;
+            int q = vms_space_query(&child, fm_canon(pts[k]), &m);
+            if (!had[k]) {
+                FZ_EQ(q, VMS_ERR_NOENT, "clone mapped a hole");
+                continue;
+            }
+            vms_prop_t p = was[k].prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
+            if (cow && (p & VMS_W)) p = (p & ~(vms_prop_t)VMS_W) | VMS_COW;
+            FZ_EQ(q, VMS_OK, "clone query");
+            FZ_EQ(m.pa + (fm_canon(pts[k]) - m.va), was[k].pa + (pts[k] - was[k].lin), "clone pa");
+            FZ_EQ(m.prop, p, "clone prop");
+        }
+        if (cow) fm_cow(&fz_m, fm_lin(va), fm_lin(va) + len);
+    }
+    vms_space_destroy(&child);
+}
+
 /* ------------------------------------------------------------------------------------------
  * The cursor. */
 
@@ -2133,6 +2218,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         case 13: { /* the software TLB after a flush of its own, and a batch of lookups */
             unsigned k;
+            if (op & 16) {
+                fz_op_clone(fail);
+                break;
+            }
             if (fz_u8() & 1) vms_swtlb_flush(&fz_tlb);
             for (k = 0; k < 4; k++) fz_check_va(fz_va());
             break;
