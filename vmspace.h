@@ -215,7 +215,8 @@ extern "C" {
     X(PERM, "the range lacks the rights the lease needs")                             \
     X(INACTIVE, "the owner is inactive")                                              \
     X(TAMPERED, "a reader's bytes changed while it was held (debug builds)")          \
-    X(SMALL, "buffer too small: for an arena's metadata and root table, or an image")
+    X(SMALL, "buffer too small: for an arena's metadata and root table, or an image") \
+    X(OVERLAP, "the old and new ranges of a move overlap")
 
 /* Position of each code in the map (1, 2, ...); the public codes are their negatives. */
 enum vms__err_index {
@@ -818,6 +819,32 @@ VMS_NODISCARD VMS_API int vms_space_harvest(vms_space_t *s, uint64_t va, uint64_
 VMS_NODISCARD VMS_API int vms_space_clone(vms_space_t *dst, vms_space_t *src, uint64_t va,
                                           uint64_t len, uint32_t flags, vms_frames_fn shared,
                                           void *user);
+
+/* Move (mremap): the mappings of [old, old + len) move to [new, new + len), keeping frames,
+ * properties and A/D bits; the old range is left empty. Where both ends sit alike in a table's
+ * span (old - new a multiple of 2 MiB, or of 1 GiB), whole tables and huge pages are relinked,
+ * not copied; the rest moves entry by entry, huge pages becoming smaller ones where the new
+ * address is not aligned for them. One flush batch covers the old range. The frames stay
+ * mapped, so the frames hook hears nothing. The new range must map nothing. All or nothing:
+ * on any error the space is as it was.
+ * @return VMS_OK, the range errors of vms_space_unmap for either range, VMS_ERR_OVERLAP,
+ *         VMS_ERR_EXIST (the new range maps something), VMS_ERR_NOMEM. */
+VMS_NODISCARD VMS_API int vms_space_move(vms_space_t *s, uint64_t old_va, uint64_t new_va,
+                                         uint64_t len);
+
+/* Collapse: every aligned 2 MiB block of [va, va + len) whose table holds 512 leaves with
+ * one property and contiguous frames from a 2 MiB-aligned one becomes one 2 MiB leaf (A and
+ * D are the union of its pages'; both are set on writable pages of a space active on a CPU,
+ * which may still mark the old entries until the flush), and its table is freed after the
+ * flush; then, unless
+ * VMS_MAP_MAX_2M, every aligned 1 GiB block made of 512 such 2 MiB leaves becomes one 1 GiB
+ * leaf. Translations do not change; the TLB is flushed for the blocks, since the SDM leaves
+ * undefined which of two cached page sizes a CPU uses. *collapsed (may be NULL) receives the
+ * bytes now held by new huge leaves.
+ * @return VMS_OK (also when nothing was alike), the range errors of vms_space_unmap,
+ *         VMS_ERR_FLAGS (a flag other than VMS_MAP_MAX_2M). */
+VMS_NODISCARD VMS_API int vms_space_collapse(vms_space_t *s, uint64_t va, uint64_t len,
+                                             uint32_t flags, uint64_t *collapsed);
 /* The mapping that holds va. @return VMS_OK, VMS_ERR_NONCANON, VMS_ERR_NOENT. */
 VMS_NODISCARD VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms_mapping_t *out);
 /* Call fn for every mapping in VA order (lower half first); stop early if fn returns
@@ -2535,6 +2562,22 @@ VMS__PRIVATE unsigned vms__rewrite_alike(uint64_t *t, uint64_t first, uint64_t k
     return k;
 }
 
+/* An unmap or protect, planned: the range's end, what it does to each leaf (remove it, or
+ * give it prop, keeping its frame and A/D bits), and the frames its edge splits take. A
+ * value, like a map plan. */
+typedef struct vms__change_plan_s {
+    uint64_t end, need;
+    vms_prop_t prop; /* protect: the new property, A and D masked out */
+    bool unmap;
+    bool quiet;              /* unmap: the frames were never this space's (no frames hook) */
+    bool flushed;            /* unmap: the caller recorded the flush of every leaf */
+    bool rel;                /* relative protect: each leaf's own property... */
+    vms_prop_t set, clear;   /* ...with `clear` removed and `set` added, */
+    vms_protect_fn fn;       /* ...or what fn makes of it, */
+    void *user;
+    bool cow;                /* ...or, if writable, -W +VMS_COW (a clone's source) */
+} vms__change_plan_t;
+
 /* The whole-table case of the change loop: a full leaf table entirely inside the range, as
  * an unmap or protect of a large range meets it 511 times in 512. Branch-free loops the
  * compiler vectorises. The table an unmap empties is freed as it is (its entries are never
@@ -2543,15 +2586,18 @@ VMS__PRIVATE unsigned vms__rewrite_alike(uint64_t *t, uint64_t first, uint64_t k
  * alike): they change alike, or none does. One pass in blocks of eight (check, rewrite), so
  * each entry is loaded once. Returns the entries taken (the slot loop does the rest); sets
  * *changed to those rewritten. */
-VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va, bool unmap,
-                                        uint64_t pbits, unsigned *changed) {
+VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t va,
+                                        const vms__change_plan_t *p, uint64_t pbits,
+                                        unsigned *changed) {
     const uint64_t kept = vms__pte_kept(1), first = t[0], neu = (first & kept) | pbits;
     uint64_t any = 0;
     unsigned k = 0, j;
-    if (unmap) {
-        for (k = 0; k < VMS__ENTRIES; k++) any |= t[k];
-        vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any));
-        if (c->space->frames)
+    if (p->unmap) {
+        if (!p->flushed) {
+            for (k = 0; k < VMS__ENTRIES; k++) any |= t[k];
+            vms__flush_record(c, va, VMS__ENTRIES * VMS_PAGE_4K, vms_pte_global(any));
+        }
+        if (c->space->frames && !p->quiet)
             for (k = 0; k < VMS__ENTRIES; k++) vms__frame_gone(c, t[k], 1);
         *changed = VMS__ENTRIES;
         return VMS__ENTRIES;
@@ -2573,20 +2619,6 @@ VMS__PRIVATE unsigned vms__change_whole(vms_cursor_t *c, uint64_t *t, uint64_t v
     return k;
 }
 
-/* An unmap or protect, planned: the range's end, what it does to each leaf (remove it, or
- * give it prop, keeping its frame and A/D bits), and the frames its edge splits take. A
- * value, like a map plan. */
-typedef struct vms__change_plan_s {
-    uint64_t end, need;
-    vms_prop_t prop; /* protect: the new property, A and D masked out */
-    bool unmap;
-    bool rel;                /* relative protect: each leaf's own property... */
-    vms_prop_t set, clear;   /* ...with `clear` removed and `set` added, */
-    vms_protect_fn fn;       /* ...or what fn makes of it, */
-    void *user;
-    bool cow;                /* ...or, if writable, -W +VMS_COW (a clone's source) */
-} vms__change_plan_t;
-
 /* The plan of a change with its splits already made (need 0)... */
 VMS__PRIVATE void vms__change_plan_split(vms__change_plan_t *p, uint64_t end, bool unmap,
                                          vms_prop_t prop) {
@@ -2594,6 +2626,7 @@ VMS__PRIVATE void vms__change_plan_split(vms__change_plan_t *p, uint64_t end, bo
     p->need = 0;
     p->prop = prop & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
     p->unmap = unmap;
+    p->quiet = p->flushed = false;
     p->rel = false;
     p->set = p->clear = 0;
     p->fn = NULL;
@@ -2653,7 +2686,7 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
             if (l == 1 && n == VMS__ENTRIES && vms__meta(s, t)->children == VMS__ENTRIES &&
                 !p->fn) {
                 if (p->rel) pbits = vms__rel_bits(s, p, va, t[0], l); /* those like t[0] */
-                k = vms__change_whole(c, t, va, p->unmap, pbits, &changed);
+                k = vms__change_whole(c, t, va, p, pbits, &changed);
             }
             for (; k < n; k++) {
                 uint64_t old = t[i + k], neu = 0;
@@ -2669,8 +2702,9 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
                     weak = hit && vms__pte_weakens(old, neu, l);
                 }
                 if (hit) {
-                    if (p->unmap) vms__frame_gone(c, vms__leaf_swap(s, &t[i + k], 0), l);
-                    else vms__leaf_rewrite(s, &t[i + k], old, kept, pbits);
+                    if (!p->unmap) vms__leaf_rewrite(s, &t[i + k], old, kept, pbits);
+                    else if (p->quiet) (void)vms__leaf_swap(s, &t[i + k], 0);
+                    else vms__frame_gone(c, vms__leaf_swap(s, &t[i + k], 0), l);
                     changed++;
                     if (p->unmap) weak = true;
                 }
@@ -2701,6 +2735,31 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
     }
 }
 
+/* The fast path of every unmap: exactly one whole leaf at c->va, as a fault path or a driver
+ * unmaps one page. Clear it, record its flush, free its table if it empties; nothing splits,
+ * nothing is allocated. false: not that case (the cursor has only descended). */
+VMS__PRIVATE bool vms__unmap_one(vms_cursor_t *c, uint64_t len, uint64_t *done) {
+    vms_space_t *s = c->space;
+    const uint64_t va = c->va;
+    const int L = vms_page_level(len);
+    uint64_t e, *t;
+    if (!L || (va & (len - 1u))) return false;
+    e = vms__descend(c, L);
+    t = c->path[L];
+    if (c->level != L || !vms_pte_is_used(e) || !vms_pte_is_leaf(e, L)) return false;
+    e = vms__leaf_swap(s, &t[vms_addr_index(va, L)], 0);
+    vms__meta(s, t)->children--;
+    s->mapped_bytes[L - 1] -= len;
+    vms__generation_bump(s);
+    if (done) *done += len;
+    vms__flush_record(c, va, len, vms_pte_global(e));
+    vms__frame_gone(c, e, L);
+    vms__prune(c, L);
+    VMS__CHECK_SPAN(s, va, va + len);
+    vms__move(c, va + len);
+    return true;
+}
+
 /* Unmap or protect [c->va, c->va + len) as the request p says (end and splits filled in
  * here): plan, reserve the splits, apply. */
 VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, const vms__change_plan_t *req,
@@ -2716,25 +2775,7 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, const vms__change_pl
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     end = c->va + len;
     vms__cursor_sync(c);
-    if (unmap) {
-        /* Fast path: exactly one whole leaf, in a table that keeps other entries (no split,
-         * no table to free). */
-        uint64_t e = vms__descend(c, 1), va = c->va;
-        int l = c->level;
-        uint64_t *t = c->path[l];
-        if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l) && len == VMS__SIZE(l) &&
-            !(va & (len - 1u)) && vms__meta(s, t)->children > 1) {
-            vms__frame_gone(c, vms__leaf_swap(s, &t[vms_addr_index(va, l)], 0), l);
-            vms__meta(s, t)->children--;
-            s->mapped_bytes[l - 1] -= len;
-            vms__generation_bump(s);
-            if (done) *done += len;
-            vms__flush_record(c, va, len, vms_pte_global(e));
-            VMS__CHECK_TABLE(s, t, l);
-            vms__move(c, end);
-            return VMS_OK;
-        }
-    }
+    if (unmap && !p.quiet && vms__unmap_one(c, len, done)) return VMS_OK;
     p.end = end;
     p.need = vms__edge_splits(s, c->va, end);
     r.zero_head = r.raw_head = 0;
@@ -3006,33 +3047,63 @@ VMS_API int vms_cursor_harvest(vms_cursor_t *c, uint64_t len, vms_harvest_t *h) 
 
 /* >>impl-clone */
 
+/* How many of the n entries from t are want, want + step, ... outside the bits of ignore:
+ * the scan of a clone or a move. In blocks of eight, which the compiler vectorises, where no
+ * other thread writes the tables. */
+VMS__PRIVATE uint64_t vms__run_match(const vms_space_t *s, const uint64_t *t, uint64_t n,
+                                     uint64_t want, uint64_t step, uint64_t ignore) {
+    const uint64_t m = ~ignore;
+    uint64_t k = 0;
+    if (!s->concurrent) {
+#if defined(__GNUC__) || defined(__clang__)
+        /* Four running vectors of two expected entries, as vms__store_run stores them. */
+        const vms__v2 mv = {m, m}, inc = {2 * step, 2 * step}, inc4 = inc * 4;
+        vms__v2 w = {want, want + step};
+        for (; k + 8 <= n; k += 8, w += inc4) {
+            const vms__v2 *x = (const vms__v2 *)(const void *)(t + k);
+            vms__v2 d = ((x[0] & mv) ^ w) | ((x[1] & mv) ^ (w + inc)) |
+                        ((x[2] & mv) ^ (w + inc * 2)) | ((x[3] & mv) ^ (w + inc * 3));
+            if (d[0] | d[1]) break;
+        }
+#else
+        unsigned j;
+        for (; k + 8 <= n; k += 8) {
+            uint64_t d = 0;
+            for (j = 0; j < 8; j++) d |= (t[k + j] & m) ^ (want + (k + j) * step);
+            if (d) break;
+        }
+#endif
+    }
+    while (k < n && (vms__pte_get(&t[k]) & m) == want + k * step) k++;
+    return k;
+}
+
 /* The next run of leaves from c->va below end: one level, frames contiguous, alike outside
- * frame and A/D (*e0 is the first). The cursor moves past it. false: nothing mapped. */
-VMS__PRIVATE bool vms__next_run(vms_cursor_t *c, uint64_t end, uint64_t *va, uint64_t *pa,
-                                uint64_t *len, uint64_t *e0, int *lvl) {
-    uint64_t e, start, next, p, bits, kept, sz;
+ * the frame and the bits of `ignore` (A/D for a clone, none for a move). The cursor moves
+ * past it. false: nothing mapped. */
+VMS__PRIVATE bool vms__next_run(vms_cursor_t *c, uint64_t end, uint64_t ignore, uint64_t *va,
+                                uint64_t *pa, uint64_t *len, uint64_t *e0, int *lvl) {
+    uint64_t e, start, next, p, bits, frame, sz;
     int l;
     if (vms__find(c, end) != VMS_OK) return false;
     l = c->level;
     e = vms__pte_get(&c->path[l][vms_addr_index(c->va, l)]);
     sz = VMS__SIZE(l);
-    kept = vms__pte_kept(l);
+    frame = vms__pte_kept(l) & ~(uint64_t)(VMS_PTE_A | VMS_PTE_D);
     start = c->va;
     next = (start & ~(sz - 1u)) + sz;
     p = vms_pte_leaf_pa(e, l) + (start & (sz - 1u));
-    bits = e & ~kept;
+    bits = e & ~frame & ~ignore;
     for (;;) {
-        /* The rest of this table: each entry must be the one expected, bits and frame, A and
-         * D aside (one compare per entry; i is 0 once the run leaves the table). */
-        const uint64_t *t = c->path[l], ad = VMS_PTE_A | VMS_PTE_D;
+        /* The rest of this table: each entry must be the one expected, bits and frame, the
+         * ignored bits aside (one compare per entry; i is 0 once the run leaves the table). */
+        const uint64_t *t = c->path[l], ad = ignore;
         unsigned i = vms_addr_index(next, l);
         uint64_t want = bits | (p + (next - start)), stop = end - next;
-        uint64_t k = 0, room = (uint64_t)(VMS__ENTRIES - i) & (VMS__ENTRIES - 1u);
+        uint64_t k, room = (uint64_t)(VMS__ENTRIES - i) & (VMS__ENTRIES - 1u);
         uint64_t most = stop / sz < room ? (stop + sz - 1u) / sz : room;
-        while (k < most && (vms__pte_get(&t[i + k]) & ~ad) == want) {
-            want += sz;
-            k++;
-        }
+        k = vms__run_match(c->space, t + i, most, want, sz, ad);
+        want += k * sz;
         next += k * sz;
         if (next >= end || k < room) break;
         vms__move(c, next); /* into the next table, if the run goes on there */
@@ -3044,30 +3115,53 @@ VMS__PRIVATE bool vms__next_run(vms_cursor_t *c, uint64_t end, uint64_t *va, uin
     *va = start;
     *pa = p;
     *len = next - start;
-    *e0 = bits; /* the run's entry bits: no frame, no A/D (alike outside them) */
+    *e0 = bits; /* the run's entry bits: no frame, none of `ignore` */
     *lvl = l;
     vms__move(c, next);
     return true;
+}
+
+/* Map through cd, delta bytes on, the leaves cs meets from its place up to end, run by run,
+ * each with its page size or smaller ones where the new address is not aligned for it. A
+ * clone drops A/D (and marks copy-on-write if cow); a move keeps every bit. */
+VMS__PRIVATE int vms__copy_runs(vms_cursor_t *cd, vms_cursor_t *cs, uint64_t end, uint64_t delta,
+                                bool clone, bool cow) {
+    uint64_t va, pa, n, e0;
+    int l, err;
+    while (vms__next_run(cs, end, clone ? VMS_PTE_A | VMS_PTE_D : 0, &va, &pa, &n, &e0, &l)) {
+        vms_prop_t p = vms_pte_prop(e0, l);
+        if (cow && (p & VMS_W)) p = (p & ~(vms_prop_t)VMS_W) | VMS_COW;
+        vms__move(cd, va + delta);
+        err = vms__map(cd, pa, n, p, l, false);
+        if (err) return err;
+        /* A move's old place flushes here, where the run's G bit is known: the unmap that
+         * follows need not read the entries again. */
+        if (!clone) vms__flush_record(cs, va, n, vms_pte_global(e0));
+    }
+    return VMS_OK;
+}
+
+/* Take out of cd's space [start, start + len), which holds only what this operation mapped
+ * there: whole leaves of the range, so nothing splits; the frames were never its own to hand
+ * back. */
+VMS__PRIVATE void vms__undo_copy(vms_cursor_t *cd, uint64_t start, uint64_t len) {
+    vms__change_plan_t u;
+    vms__change_plan_split(&u, 0, true, 0);
+    u.quiet = true;
+    vms__move(cd, start);
+    vms__cursor_sync(cd);
+    (void)vms__change(cd, len, &u, NULL);
 }
 
 /* Copy [c->va, +len) of the source cursor cs into the empty range at the same place of the
  * destination cursor cd; with COW both sides lose W and gain VMS_COW where they had W. */
 VMS__PRIVATE int vms__clone(vms_cursor_t *cd, vms_cursor_t *cs, uint64_t len, bool cow) {
     const uint64_t start = cs->va, end = cs->va + len;
-    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
-    uint64_t va, pa, n, e0;
-    int l, err = VMS_OK;
+    int err;
     vms__cursor_sync(cs);
     vms__cursor_sync(cd);
     if (vms__find(cd, end) == VMS_OK) return VMS_ERR_EXIST;
-    vms__move(cd, start);
-    while (vms__next_run(cs, end, &va, &pa, &n, &e0, &l)) {
-        vms_prop_t p = vms_pte_prop(e0, l) & ~ad;
-        if (cow && (p & VMS_W)) p = (p & ~(vms_prop_t)VMS_W) | VMS_COW;
-        vms__move(cd, va);
-        err = vms__map(cd, pa, n, p, l, false);
-        if (err) break;
-    }
+    err = vms__copy_runs(cd, cs, end, 0, true, cow);
     if (!err && cow) {
         vms__change_plan_t q;
         vms__change_plan_split(&q, 0, false, 0);
@@ -3075,18 +3169,7 @@ VMS__PRIVATE int vms__clone(vms_cursor_t *cd, vms_cursor_t *cs, uint64_t len, bo
         vms__move(cs, start);
         err = vms__change(cs, len, &q, NULL);
     }
-    if (err) {
-        /* Take out what was mapped: whole leaves of the range, so nothing splits; the frames
-         * were never the destination's to hand back. */
-        vms_frames_fn frames = cd->space->frames;
-        vms__change_plan_t u;
-        vms__change_plan_split(&u, 0, true, 0);
-        cd->space->frames = NULL;
-        vms__move(cd, start);
-        vms__cursor_sync(cd);
-        (void)vms__change(cd, len, &u, NULL);
-        cd->space->frames = frames;
-    }
+    if (err) vms__undo_copy(cd, start, len);
     return err;
 }
 
@@ -3119,12 +3202,233 @@ VMS_API int vms_space_clone(vms_space_t *dst, vms_space_t *src, uint64_t va, uin
         uint64_t rva, rpa, n, e0;
         int l;
         vms__move(&cd, vms__lin(dst, va));
-        while (vms__next_run(&cd, vms__lin(dst, va) + len, &rva, &rpa, &n, &e0, &l))
+        while (vms__next_run(&cd, vms__lin(dst, va) + len, 0, &rva, &rpa, &n, &e0, &l))
             shared(user, rpa, n);
     }
     vms_cursor_close(second);
     vms_cursor_close(first);
     return err;
+}
+
+/* >>impl-move */
+
+/* What a move does from cs->va (the cursor descends there): returns the end of the piece and
+ * sets *kind: 0 nothing mapped, 1 entry by entry, 2 relink the one entry at level *lvl (a table
+ * or a huge page wholly inside the range, at an address the delta keeps aligned for it). Entry
+ * by entry pieces run to the end of a leaf table, so that a run is copied in one go. */
+VMS__PRIVATE uint64_t vms__move_piece(vms_cursor_t *cs, uint64_t end, int lmax, int *kind,
+                                      int *lvl) {
+    const uint64_t va = cs->va;
+    uint64_t e, sz, next;
+    int L = lmax, l;
+    while (L > 1 && ((va & (VMS__SIZE(L) - 1u)) || end - va < VMS__SIZE(L))) L--;
+    if (cs->level < L) cs->level = L; /* the path above the cursor's level covers va */
+    e = vms__descend(cs, L);
+    l = cs->level;
+    sz = VMS__SIZE(l == 1 ? 2 : l);
+    next = (va & ~(sz - 1u)) + sz;
+    if (next > end || next < va) next = end;
+    *lvl = l;
+    if (l == 1) *kind = 1;
+    else if (!vms_pte_is_used(e)) *kind = 0;
+    else *kind = l == L && L > 1 ? 2 : 1;
+    return next;
+}
+
+/* Relink the entry at cs->va, level l, to the same slot delta bytes on: the destination's
+ * tables above it come zeroed from r. Nothing is copied; the source's table loses an entry
+ * (and is freed after the flush if that was its last). */
+VMS__PRIVATE void vms__relink(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t delta, int l,
+                              vms__reserve_t *r) {
+    vms_space_t *s = cs->space;
+    const uint64_t va = cs->va, d = va + delta;
+    uint64_t *st = cs->path[l], *dt, e;
+    vms__move(cd, d);
+    vms__cursor_sync(cd);
+    if (cd->level < l) cd->level = l;
+    (void)vms__descend(cd, l);
+    while (cd->level > l) {
+        int k = cd->level;
+        uint64_t *pt = cd->path[k], *child = vms__new_table(s, r, k - 1, true);
+        vms__pte_set(&pt[vms_addr_index(d, k)], vms_pte_table_entry(vms__pa_of(s, child)));
+        vms__meta(s, pt)->children++;
+        cd->path[k - 1] = child;
+        cd->level = k - 1;
+    }
+    dt = cd->path[l];
+    e = vms__pte_get(&st[vms_addr_index(va, l)]);
+    vms__pte_set(&dt[vms_addr_index(d, l)], e);
+    vms__meta(s, dt)->children++;
+    vms__pte_set(&st[vms_addr_index(va, l)], 0);
+    vms__meta(s, st)->children--;
+    /* A table may hold global leaves: flush as if it did. */
+    vms__flush_record(cs, va, VMS__SIZE(l), vms_pte_is_leaf(e, l) ? vms_pte_global(e) : true);
+    vms__prune(cs, l);
+}
+
+/* Move [cs->va, +len) to cd->va (same space, ranges apart, the new one checked empty here).
+ * 1. the entry-by-entry pieces are mapped at the new place (undone on failure); 2. the
+ * tables the relinks still need and the splits at the old range's edges are counted and
+ * reserved;
+ * 3. relinks; 4. the old range is unmapped, its frames kept. Only 1 and 2 can fail. */
+VMS__PRIVATE int vms__move_range(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t len) {
+    vms_space_t *s = cs->space;
+    const uint64_t start = cs->va, end = start + len, delta = cd->va - cs->va;
+    uint64_t last[VMS_MAX_LEVELS + 1], need = 0, relinks = 0, va, next = end;
+    vms__change_plan_t u;
+    vms__reserve_t r;
+    int lmax = 1, kind, lvl, k, err = VMS_OK;
+    while (lmax < s->levels && !(delta & (VMS__SIZE(lmax + 1) - 1u))) lmax++;
+    vms__cursor_sync(cd);
+    if (vms__find(cd, cd->va + len) == VMS_OK) return VMS_ERR_EXIST;
+    for (k = 0; k <= VMS_MAX_LEVELS; k++) last[k] = ~(uint64_t)0;
+    vms__move(cs, start);
+    if (lmax == 1) /* nothing relinks: the whole range, run by run */
+        err = vms__copy_runs(cd, cs, end, delta, false, false);
+    for (; lmax > 1 && !err && cs->va < end; vms__move(cs, next)) {
+        next = vms__move_piece(cs, end, lmax, &kind, &lvl);
+        if (kind == 1) err = vms__copy_runs(cd, cs, next, delta, false, false);
+    }
+    /* Counted once the copies made their tables: the ones still missing above each slot. */
+    for (vms__move(cs, start); lmax > 1 && !err && cs->va < end; vms__move(cs, next)) {
+        va = cs->va;
+        next = vms__move_piece(cs, end, lmax, &kind, &lvl);
+        if (kind == 2) {
+            uint64_t *t = vms__tbl(s, s->root_pa);
+            int m = s->levels;
+            relinks++;
+            (void)vms__descend_at(s, va + delta, lvl, &m, &t, NULL);
+            for (k = lvl; k < m; k++) {
+                if (last[k] == (va + delta) >> VMS__SHIFT(k + 1)) continue;
+                last[k] = (va + delta) >> VMS__SHIFT(k + 1);
+                need++;
+            }
+        }
+    }
+    vms__change_plan_split(&u, end, true, 0);
+    u.quiet = u.flushed = true; /* the frames stay mapped, at their new place; flushed above */
+    u.need = vms__edge_splits(s, start, end);
+    if (!err) err = vms__reserve(s, &r, need, u.need);
+    if (err) {
+        vms__undo_copy(cd, start + delta, len);
+        return err;
+    }
+    vms__cursor_sync(cs);
+    for (vms__move(cs, start); relinks && cs->va < end; vms__move(cs, next)) {
+        next = vms__move_piece(cs, end, lmax, &kind, &lvl);
+        if (kind == 2) vms__relink(cs, cd, delta, lvl, &r);
+    }
+    s->tables_freed++; /* relinked tables left the old paths: other cursors re-walk */
+    vms__cursor_sync(cs);
+    vms__move(cs, start);
+    vms__change_apply(cs, &u, &r, NULL);
+    VMS_ASSERT(!r.zero_head && !r.raw_head); /* the counts were exact */
+    vms__generation_bump(s);
+    VMS__CHECK_SPAN(s, start, end);
+    VMS__CHECK_SPAN(s, start + delta, start + delta + len);
+    return VMS_OK;
+}
+
+VMS_API int vms_space_move(vms_space_t *s, uint64_t old_va, uint64_t new_va, uint64_t len) {
+    vms_cursor_t cs, cd;
+    uint64_t from, to;
+    int err = vms_space_check_range(s, old_va, len);
+    if (!err) err = vms_space_check_range(s, new_va, len);
+    if (err) return err;
+    from = vms__lin(s, old_va);
+    to = vms__lin(s, new_va);
+    if (from < to + len && to < from + len) return VMS_ERR_OVERLAP;
+    (void)vms__cursor_begin(&cs, s, from, from + len, false);
+    vms__cursor_init_lin(&cd, s, to, to + len); /* under cs's lock */
+    err = vms__move_range(&cs, &cd, len);
+    vms_cursor_close(&cd); /* tables an undo freed */
+    vms_cursor_close(&cs);
+    return err;
+}
+
+/* >>impl-collapse */
+
+/* The one leaf at level l + 1 that the 512 leaves of table t (level l) make, or 0: alike
+ * outside frame and A/D, frames contiguous from one aligned for l + 1. A and D are their
+ * union; where a CPU runs the space and the pages are writable, both are set, since a CPU
+ * may write through a translation it cached clean before the flush and mark only the old
+ * entry (Linux's collapse takes the table out first for that). */
+VMS__PRIVATE uint64_t vms__collapsed_leaf(const vms_space_t *s, const uint64_t *t, int l) {
+    const uint64_t ad = VMS_PTE_A | VMS_PTE_D, sz = VMS__SIZE(l), e0 = vms__pte_get(&t[0]);
+    uint64_t want = e0 & ~ad, any = 0, k;
+    vms_prop_t prop;
+    if (vms__meta(s, t)->children != VMS__ENTRIES || !vms_pte_is_leaf(e0, l) ||
+        (vms_pte_leaf_pa(e0, l) & (VMS__SIZE(l + 1) - 1u)))
+        return 0;
+    for (k = 0; k < VMS__ENTRIES; k++, want += sz) {
+        uint64_t e = vms__pte_get(&t[k]);
+        if ((e & ~ad) != want) return 0;
+        any |= e;
+    }
+    prop = vms_pte_prop(e0 | (any & ad), l);
+    if (s->active_cpus && (prop & VMS_W)) prop |= VMS_ACCESSED | VMS_DIRTY;
+    return vms_pte_encode(vms_pte_leaf_pa(e0, l), prop, l + 1);
+}
+
+/* Collapse, at level l + 1, the blocks of VMS__SIZE(l + 1) wholly inside [from, end).
+ * Returns the bytes they hold. */
+VMS__PRIVATE uint64_t vms__collapse_level(vms_cursor_t *c, uint64_t from, uint64_t end, int l) {
+    vms_space_t *s = c->space;
+    const uint64_t bs = VMS__SIZE(l + 1);
+    uint64_t va = (from + bs - 1u) & ~(bs - 1u), done = 0;
+    while (va >= from && va < end && end - va >= bs) {
+        uint64_t e, leaf, *child, next;
+        int at;
+        vms__move(c, va);
+        if (c->level < l + 1) c->level = l + 1;
+        e = vms__descend(c, l + 1);
+        at = c->level;
+        next = (va & ~(VMS__SIZE(at) - 1u)) + VMS__SIZE(at);
+        if (at == l + 1 && vms_pte_is_used(e) && !vms_pte_is_leaf(e, at)) {
+            child = vms__tbl(s, vms_pte_table_pa(e));
+            leaf = vms__collapsed_leaf(s, child, l);
+            if (leaf) {
+                vms__pte_set(&c->path[at][vms_addr_index(va, at)], leaf);
+                s->mapped_bytes[l - 1] -= bs;
+                s->mapped_bytes[l] += bs;
+                vms__flush_record(c, va, bs, vms_pte_global(leaf));
+                vms__defer_free(c, child);
+                done += bs;
+            }
+        }
+        if (next <= va) break; /* the top of the address space */
+        va = next;
+    }
+    return done;
+}
+
+VMS_API int vms_space_collapse(vms_space_t *s, uint64_t va, uint64_t len, uint32_t flags,
+                               uint64_t *collapsed) {
+    vms_cursor_t c;
+    uint64_t start, end, g0, g1, g, done = 0;
+    int err = vms_space_check_range(s, va, len);
+    if (collapsed) *collapsed = 0;
+    if (err) return err;
+    if (flags & ~(uint32_t)VMS_MAP_MAX_2M) return VMS_ERR_FLAGS;
+    start = vms__lin(s, va);
+    end = start + len;
+    g0 = (start + VMS_PAGE_1G - 1u) & ~(VMS_PAGE_1G - 1u);
+    g1 = end & ~(VMS_PAGE_1G - 1u);
+    if ((flags & VMS_MAP_MAX_2M) || g0 >= g1) g0 = g1 = end;
+    (void)vms__cursor_begin(&c, s, start, end, false);
+    done = vms__collapse_level(&c, start, g0, 1) + vms__collapse_level(&c, g1, end, 1);
+    /* Whole GiBs: their 2 MiB blocks first, then the GiB; the new 2 MiB leaves a 1 GiB one
+     * takes in are no longer leaves. */
+    for (g = g0; g < g1; g += VMS_PAGE_1G) {
+        uint64_t d2 = vms__collapse_level(&c, g, g + VMS_PAGE_1G, 1);
+        uint64_t d1 = vms__collapse_level(&c, g, g + VMS_PAGE_1G, 2);
+        done += d1 ? d1 : d2;
+    }
+    if (done) vms__generation_bump(s);
+    VMS__CHECK_SPAN(s, start, end);
+    vms_cursor_close(&c);
+    if (collapsed) *collapsed = done;
+    return VMS_OK;
 }
 
 /* >>impl-space */
@@ -3245,26 +3549,9 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
 
 VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     vms_cursor_t c;
-    int err = vms_space_check_range(s, va, len), L = vms_page_level(len);
+    int err = vms_space_check_range(s, va, len);
     if (err) return err;
     (void)vms__cursor_begin(&c, s, vms__lin(s, va), vms__lin(s, va) + len, false);
-    /* Exactly one page, as a fault path or a driver unmaps: descend, clear, flush it; no plan
-     * (nothing is split, nothing allocated). */
-    if (L && !(c.va & (len - 1u))) {
-        uint64_t e = vms__descend(&c, L), *t = c.path[L];
-        if (c.level == L && vms_pte_is_used(e) && vms_pte_is_leaf(e, L)) {
-            e = vms__leaf_swap(s, &t[vms_addr_index(c.va, L)], 0);
-            vms__meta(s, t)->children--;
-            s->mapped_bytes[L - 1] -= len;
-            vms__generation_bump(s);
-            vms__flush_record(&c, c.va, len, vms_pte_global(e));
-            vms__frame_gone(&c, e, L);
-            vms__prune(&c, L);
-            VMS__CHECK_SPAN(s, c.va, c.va + len);
-            vms_cursor_close(&c);
-            return VMS_OK;
-        }
-    }
     err = vms_cursor_unmap(&c, len, NULL);
     vms_cursor_close(&c);
     return err;

@@ -389,6 +389,14 @@ VMS_NODISCARD VMS_OWNER_API int vms_owner_clone(vms_owner_t *o, vms_space_t *dst
                                                 uint64_t len, uint32_t flags,
                                                 vms_frames_fn shared, void *user,
                                                 vms_lease_t *blocker);
+/* vms_space_move and vms_space_collapse through the owner: a live lease over either range of
+ * the move (a reader of the old one would lose its memory; a writer of the new one may be
+ * filling it) or over the collapsed range refuses them (VMS_ERR_BUSY, *blocker set). */
+VMS_NODISCARD VMS_OWNER_API int vms_owner_move(vms_owner_t *o, uint64_t old_va, uint64_t new_va,
+                                               uint64_t len, vms_lease_t *blocker);
+VMS_NODISCARD VMS_OWNER_API int vms_owner_collapse(vms_owner_t *o, uint64_t va, uint64_t len,
+                                                   uint32_t flags, uint64_t *collapsed,
+                                                   vms_lease_t *blocker);
 
 /* The first lease (in VA order) that a new lease of `kind` over [va, va + len) would conflict
  * with (the seed's can_create_reader / can_create_writer, with shared_reader applied).
@@ -1477,21 +1485,22 @@ VMS__PRIVATE int vms__owner_protect_locked(vms_owner_t *o, uint64_t va, uint64_t
     return err;
 }
 
-/* Relative protect (masks, or fn if not NULL) under the guard. */
+/* Relative protect under the guard: by fn if by_fn, else by the masks. */
 VMS__PRIVATE int vms__owner_protect_rel_locked(vms_owner_t *o, uint64_t va, uint64_t len,
-                                               vms_prop_t set, vms_prop_t clear,
+                                               vms_prop_t set, vms_prop_t clear, bool by_fn,
                                                vms_protect_fn fn, void *user,
                                                vms_lease_t *blocker) {
     const vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
     int err = vms_space_check_range(o->space, va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
-    if (!err && !fn && ((set | clear) & ~rel)) err = VMS_ERR_FLAGS;
-    if (!err && !fn && (set & clear)) err = VMS_ERR_ARG;
+    if (!err && by_fn && !fn) err = VMS_ERR_ARG;
+    if (!err && !by_fn && ((set | clear) & ~rel)) err = VMS_ERR_FLAGS;
+    if (!err && !by_fn && (set & clear)) err = VMS_ERR_ARG;
     if (err) return err;
     err = vms__guard(o, va, len, blocker);
     if (err) return err;
-    err = fn ? vms_space_protect_fn(o->space, va, len, fn, user)
-             : vms_space_protect_mask(o->space, va, len, set, clear);
+    err = by_fn ? vms_space_protect_fn(o->space, va, len, fn, user)
+                : vms_space_protect_mask(o->space, va, len, set, clear);
     VMS__VERIFY(o);
     return err;
 }
@@ -1646,19 +1655,16 @@ VMS_OWNER_API int vms_owner_protect_mask(vms_owner_t *o, uint64_t va, uint64_t l
                                          vms_prop_t set, vms_prop_t clear, vms_lease_t *blocker) {
     int rc;
     vms__owner_lock(o);
-    rc = vms__owner_protect_rel_locked(o, va, len, set, clear, NULL, NULL, blocker);
+    rc = vms__owner_protect_rel_locked(o, va, len, set, clear, false, NULL, NULL, blocker);
     vms__owner_unlock(o);
     return rc;
 }
 
 VMS_OWNER_API int vms_owner_protect_fn(vms_owner_t *o, uint64_t va, uint64_t len,
                                        vms_protect_fn fn, void *user, vms_lease_t *blocker) {
-    int rc = vms_space_check_range(o->space, va, len);
-    if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
-    if (!rc && !fn) rc = VMS_ERR_ARG;
-    if (rc) return rc;
+    int rc;
     vms__owner_lock(o);
-    rc = vms__owner_protect_rel_locked(o, va, len, 0, 0, fn, user, blocker);
+    rc = vms__owner_protect_rel_locked(o, va, len, 0, 0, true, fn, user, blocker);
     vms__owner_unlock(o);
     return rc;
 }
@@ -1673,6 +1679,35 @@ VMS_OWNER_API int vms_owner_clone(vms_owner_t *o, vms_space_t *dst, uint64_t va,
     vms__owner_lock(o);
     if (flags & VMS_CLONE_COW) rc = vms__guard(o, va, len, blocker);
     if (!rc) rc = vms_space_clone(dst, o->space, va, len, flags, shared, user);
+    VMS__VERIFY(o);
+    vms__owner_unlock(o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_move(vms_owner_t *o, uint64_t old_va, uint64_t new_va,
+                                 uint64_t len, vms_lease_t *blocker) {
+    int rc = vms_space_check_range(o->space, old_va, len);
+    if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    if (!rc) rc = vms_space_check_range(o->space, new_va, len);
+    if (rc) return rc;
+    vms__owner_lock(o);
+    rc = vms__guard(o, old_va, len, blocker);
+    if (!rc) rc = vms__guard(o, new_va, len, blocker);
+    if (!rc) rc = vms_space_move(o->space, old_va, new_va, len);
+    VMS__VERIFY(o);
+    vms__owner_unlock(o);
+    return rc;
+}
+
+VMS_OWNER_API int vms_owner_collapse(vms_owner_t *o, uint64_t va, uint64_t len, uint32_t flags,
+                                     uint64_t *collapsed, vms_lease_t *blocker) {
+    int rc = vms_space_check_range(o->space, va, len);
+    if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    if (collapsed) *collapsed = 0;
+    if (rc) return rc;
+    vms__owner_lock(o);
+    rc = vms__guard(o, va, len, blocker);
+    if (!rc) rc = vms_space_collapse(o->space, va, len, flags, collapsed);
     VMS__VERIFY(o);
     vms__owner_unlock(o);
     return rc;

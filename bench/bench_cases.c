@@ -382,6 +382,120 @@ void vms_bench_clone_cow_teardown(void *state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* move: 1 GiB of 4 KiB pages goes back and forth between two places, each step one way.
+ * BC_MOVE_RELINK 4 GiB apart (its one table relinks), BC_MOVE_ENTRIES 4 GiB + 4 KiB apart
+ * (every entry moves), BC_MOVE_UNMAP_MAP the same distance by unmap then map (the baseline
+ * of the second). */
+
+enum { BC_MOVE_RELINK, BC_MOVE_ENTRIES, BC_MOVE_UNMAP_MAP };
+
+typedef struct bc_move_s {
+    vms_space_t sp;
+    int how;
+    uint64_t at, other;
+} bc_move_t;
+
+void *vms_bench_move_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bc_move_t *m = calloc(1, sizeof *m);
+    vms_space_desc_t d;
+    (void)arg;
+    if (!m) vms_bench_die("calloc", 0);
+    memset(&d, 0, sizeof d);
+    d.arena.size = 16u << 20;
+    bc_check(vms_space_init(&m->sp, &d), "vms_space_init");
+    m->how = variant;
+    m->at = BC_VA;
+    m->other = BC_VA + 4 * BC_GIB + (variant == BC_MOVE_RELINK ? 0 : VMS_PAGE_4K);
+    bc_check(vms_space_map(&m->sp, BC_VA, BC_PA, BC_GIB, VMS_RW, VMS_MAP_MAX_4K), "map");
+    info->items = variant == BC_MOVE_RELINK ? 1 : BC_GIB / VMS_PAGE_4K;
+    return m;
+}
+
+uint64_t vms_bench_move_step(void *state) {
+    bc_move_t *m = state;
+    uint64_t to = m->other;
+    if (m->how == BC_MOVE_UNMAP_MAP) {
+        bc_check(vms_space_unmap(&m->sp, m->at, BC_GIB), "vms_space_unmap");
+        bc_check(vms_space_map(&m->sp, to, BC_PA, BC_GIB, VMS_RW, VMS_MAP_MAX_4K), "map");
+    } else {
+        bc_check(vms_space_move(&m->sp, m->at, to, BC_GIB), "vms_space_move");
+    }
+    m->other = m->at;
+    m->at = to;
+    return m->sp.table_pages;
+}
+
+void vms_bench_move_reset(void *state) { (void)state; }
+
+void vms_bench_move_report(void *state, vms_bench_info_t *info) {
+    bc_move_t *m = state;
+    vms_mapping_t q;
+    (void)info;
+    vms_bench_move_step(m);
+    bc_check(vms_space_query(&m->sp, m->at + BC_GIB - VMS_PAGE_4K, &q), "query");
+    if (q.pa != BC_PA + BC_GIB - VMS_PAGE_4K || q.size != VMS_PAGE_4K ||
+        vms_space_query(&m->sp, m->other, &q) != VMS_ERR_NOENT)
+        vms_bench_die("move check", 0);
+}
+
+void vms_bench_move_teardown(void *state) {
+    bc_move_t *m = state;
+    vms_space_destroy(&m->sp);
+    free(m);
+}
+
+/* collapse: one 2 MiB block of 512 alike 4 KiB pages becomes a 2 MiB page; the reset
+ * (untimed) maps it back as 4 KiB pages. */
+
+typedef struct bc_collapse_s {
+    vms_space_t sp;
+} bc_collapse_t;
+
+void vms_bench_collapse_reset(void *state) {
+    bc_collapse_t *c = state;
+    bc_check(vms_space_map(&c->sp, BC_VA, BC_PA, VMS_PAGE_2M, VMS_RW,
+                           VMS_MAP_MAX_4K | VMS_MAP_REPLACE), "map");
+}
+
+void *vms_bench_collapse_setup(int variant, int64_t arg, vms_bench_info_t *info) {
+    bc_collapse_t *c = calloc(1, sizeof *c);
+    vms_space_desc_t d;
+    (void)variant;
+    (void)arg;
+    if (!c) vms_bench_die("calloc", 0);
+    memset(&d, 0, sizeof d);
+    d.arena.size = 1u << 20;
+    bc_check(vms_space_init(&c->sp, &d), "vms_space_init");
+    vms_bench_collapse_reset(c);
+    info->items = 1;
+    info->manual = 1;
+    return c;
+}
+
+uint64_t vms_bench_collapse_step(void *state) {
+    bc_collapse_t *c = state;
+    uint64_t done = 0;
+    bc_check(vms_space_collapse(&c->sp, BC_VA, VMS_PAGE_2M, 0, &done), "vms_space_collapse");
+    return done;
+}
+
+void vms_bench_collapse_report(void *state, vms_bench_info_t *info) {
+    bc_collapse_t *c = state;
+    vms_mapping_t q;
+    (void)info;
+    if (vms_bench_collapse_step(c) != VMS_PAGE_2M) vms_bench_die("collapse check", 0);
+    bc_check(vms_space_query(&c->sp, BC_VA + VMS_PAGE_4K, &q), "query");
+    if (q.size != VMS_PAGE_2M || q.pa != BC_PA) vms_bench_die("collapse check", 1);
+    vms_bench_collapse_reset(c);
+}
+
+void vms_bench_collapse_teardown(void *state) {
+    bc_collapse_t *c = state;
+    vms_space_destroy(&c->sp);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* op1: one call per page into a populated region */
 
 #define BC_OP1_HOLES 256

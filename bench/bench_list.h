@@ -106,6 +106,10 @@
     X("harvest/space/4k", harvest_space, VMS_BENCH_4K, (-1))                           \
     X("harvest/cursor_next/4k", harvest_next, VMS_BENCH_4K, (-1))                      \
     X("clone/cow/4k", clone_cow, VMS_BENCH_4K, (-1))                                   \
+    X("move/relink/4k", move, 0, (-1))                                                 \
+    X("move/entries/4k", move, 1, (-1))                                                \
+    X("move/unmap_map/4k", move, 2, (-1))                                              \
+    X("collapse/2m/4k", collapse, 0, (-1))                                             \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_DENSE, "dense")                                   \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SEQ, "seq")                                       \
     VMS_BENCH_TR_ALL(X, VMS_BENCH_TR_SPARSE, "sparse")                                 \
@@ -177,6 +181,8 @@ VMS_BENCH_DECLARE_FAMILY(protect_mask)
 VMS_BENCH_DECLARE_FAMILY(harvest_space)
 VMS_BENCH_DECLARE_FAMILY(harvest_next)
 VMS_BENCH_DECLARE_FAMILY(clone_cow)
+VMS_BENCH_DECLARE_FAMILY(move)
+VMS_BENCH_DECLARE_FAMILY(collapse)
 VMS_BENCH_DECLARE_FAMILY(tr_walk)
 VMS_BENCH_DECLARE_FAMILY(tr_bare)
 VMS_BENCH_DECLARE_FAMILY(tr_swtlb)

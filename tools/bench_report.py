@@ -136,6 +136,13 @@ def cost_targets(t, data, suffix=""):
        "harvest/space/4k", "harvest/cursor_next/4k", 0.2)
     le("copy-on-write clone of 1 GiB of 4 KiB pages vs a bare copy of the leaf entries "
        "(source write-protect included)", "clone/cow/4k", "clone/bare_cow_copy/4k", 2.0)
+    le("move of 1 GiB of 4 KiB pages 4 GiB + 4 KiB away (entry by entry) vs unmap + map of "
+       "the same range", "move/entries/4k", "move/unmap_map/4k", 1.5)
+    for name, what, goal in (("move/relink/4k", "move of 1 GiB of 4 KiB pages by 4 GiB "
+                              "(relinking its table)", 1000),
+                             ("collapse/2m/4k", "collapse of one 2 MiB block of 4 KiB pages", 500)):
+        v = ns(data, name)
+        t.add(what + suffix, fmt_ns(v), f"≤ {goal} ns", None if v is None else v <= goal)
     le("software-TLB miss (random in 1 GiB, all misses) vs vms_translate on the same stream",
        "translate/dense/swtlb/indep", "translate/dense/walk/indep", 1.3)
     bare = [v for v in (ns(data, "map/bare_store/4k"), ns(data, "map/bare_gen/4k")) if v]

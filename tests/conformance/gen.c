@@ -267,19 +267,56 @@ static vms_prop_t policy(void *user, const vms_mapping_t *m) {
     return p;
 }
 
-/* Random unmaps, protects (whole, relative, by callback), replacing maps and harvests of A/D
- * over what is there; all but the harvest split huge pages. */
+/* A move of [va, +len) by a random multiple of 1 GiB, 2 MiB or 4 KiB, up or down: a taken,
+ * overlapping or impossible destination is refused and changes nothing. */
+static void move_somewhere(uint64_t va, uint64_t len) {
+    static const uint64_t units[3] = {VMS_PAGE_1G, VMS_PAGE_2M, VMS_PAGE_4K};
+    uint64_t unit = units[rnd_below(3)], by;
+    int err;
+    /* A smaller unit may break huge pages into many small ones: within the leaf budget. */
+    while (unit < VMS_PAGE_1G && len / unit > room()) unit <<= 9;
+    by = (1 + rnd_below(64)) * unit;
+    err = vms_space_move(&g_space, va, one_in(2) ? va + by : va - by, len);
+    if (err != VMS_OK && err != VMS_ERR_EXIST && err != VMS_ERR_OVERLAP &&
+        err != VMS_ERR_NONCANON && err != VMS_ERR_OVERFLOW)
+        die("vms_space_move", err);
+}
+
+/* A collapse over [va, +len), or half the time over the 2 MiB block around va after
+ * remapping it as 512 alike 4 KiB pages, so that there is something to collapse. */
+static void collapse_some(uint64_t va, uint64_t len) {
+    uint64_t done = 0;
+    int err;
+    if (one_in(2) && room() > 1024) {
+        va &= ~(VMS_PAGE_2M - 1);
+        len = VMS_PAGE_2M;
+        err = vms_space_map(&g_space, va, rand_pa(len, len), len, rand_prop(),
+                            VMS_MAP_REPLACE | VMS_MAP_MAX_4K);
+        if (err != VMS_OK) die("vms_space_map (to collapse)", err);
+    }
+    err = vms_space_collapse(&g_space, va, len, one_in(2) ? VMS_MAP_MAX_2M : 0, &done);
+    if (err != VMS_OK) die("vms_space_collapse", err);
+}
+
+/* Random unmaps, protects (whole, relative, by callback), replacing maps, harvests of A/D,
+ * moves and collapses over what is there; all but the harvest and collapse split huge pages. */
 static void mutate(unsigned n) {
     for (unsigned i = 0; i < n && g_nregions > 0; i++) {
         uint64_t va, len;
         int err;
-        unsigned op = (unsigned)rnd_below(6);
+        unsigned op = (unsigned)rnd_below(8);
         rand_subrange(&va, &len);
         /* Near the budget no replacing maps; over it only unmaps and harvests (protects split
          * too). */
         if (op == 2 && room() <= 2048) op = 1;
-        if (op != 0 && op != 5 && room() <= 0) op = 0;
+        if (op != 0 && op != 5 && op != 7 && room() <= 0) op = 0;
         switch (op) {
+        case 6:
+            move_somewhere(va, len);
+            break;
+        case 7:
+            collapse_some(va, len);
+            break;
         case 3: {
             vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
             vms_prop_t set = rand_prop() & rel, clear = rand_prop() & rel & ~set;
