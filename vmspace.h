@@ -3145,12 +3145,16 @@ VMS__PRIVATE int vms__copy_runs(vms_cursor_t *cd, vms_cursor_t *cs, uint64_t end
  * there: whole leaves of the range, so nothing splits; the frames were never its own to hand
  * back. */
 VMS__PRIVATE void vms__undo_copy(vms_cursor_t *cd, uint64_t start, uint64_t len) {
+    const uint64_t generation = cd->space->generation;
     vms__change_plan_t u;
     vms__change_plan_split(&u, 0, true, 0);
     u.quiet = true;
     vms__move(cd, start);
     vms__cursor_sync(cd);
     (void)vms__change(cd, len, &u, NULL);
+    /* Only another thread could have seen what is taken out (and cached it in a software
+     * TLB): without one the space is as it was, generation included. */
+    if (!cd->space->concurrent) cd->space->generation = generation;
 }
 
 /* Copy [c->va, +len) of the source cursor cs into the empty range at the same place of the

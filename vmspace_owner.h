@@ -389,9 +389,10 @@ VMS_NODISCARD VMS_OWNER_API int vms_owner_clone(vms_owner_t *o, vms_space_t *dst
                                                 uint64_t len, uint32_t flags,
                                                 vms_frames_fn shared, void *user,
                                                 vms_lease_t *blocker);
-/* vms_space_move and vms_space_collapse through the owner: a live lease over either range of
- * the move (a reader of the old one would lose its memory; a writer of the new one may be
- * filling it) or over the collapsed range refuses them (VMS_ERR_BUSY, *blocker set). */
+/* vms_space_move and vms_space_collapse through the owner: the arguments are checked first
+ * (ranges, overlap, flags), then a live lease over either range of the move (a reader of the
+ * old one would lose its memory; a writer of the new one may be filling it) or over the
+ * collapsed range refuses them (VMS_ERR_BUSY, *blocker set). */
 VMS_NODISCARD VMS_OWNER_API int vms_owner_move(vms_owner_t *o, uint64_t old_va, uint64_t new_va,
                                                uint64_t len, vms_lease_t *blocker);
 VMS_NODISCARD VMS_OWNER_API int vms_owner_collapse(vms_owner_t *o, uint64_t va, uint64_t len,
@@ -1688,7 +1689,9 @@ VMS_OWNER_API int vms_owner_move(vms_owner_t *o, uint64_t old_va, uint64_t new_v
                                  uint64_t len, vms_lease_t *blocker) {
     int rc = vms_space_check_range(o->space, old_va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
+    uint64_t from = vms__lin(o->space, old_va), to = vms__lin(o->space, new_va);
     if (!rc) rc = vms_space_check_range(o->space, new_va, len);
+    if (!rc && from < to + len && to < from + len) rc = VMS_ERR_OVERLAP; /* arguments first */
     if (rc) return rc;
     vms__owner_lock(o);
     rc = vms__guard(o, old_va, len, blocker);
@@ -1704,6 +1707,7 @@ VMS_OWNER_API int vms_owner_collapse(vms_owner_t *o, uint64_t va, uint64_t len, 
     int rc = vms_space_check_range(o->space, va, len);
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (collapsed) *collapsed = 0;
+    if (!rc && (flags & ~(uint32_t)VMS_MAP_MAX_2M)) rc = VMS_ERR_FLAGS; /* arguments first */
     if (rc) return rc;
     vms__owner_lock(o);
     rc = vms__guard(o, va, len, blocker);

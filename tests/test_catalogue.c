@@ -230,6 +230,10 @@ enum cat_op {
     OP_OWNER_MAP,
     OP_OWNER_UNMAP,
     OP_OWNER_PROTECT,
+    OP_MOVE,          /* a old, b len, c new */
+    OP_COLLAPSE,      /* a, b, f flags */
+    OP_OWNER_MOVE,    /* a old, b len, to CAT_HOLE_VA; c the blocker's handle */
+    OP_OWNER_COLLAPSE,
     OP_OWNER_DESTROY,
     OP_OWNER_INIT_ALLOC,
     OP_ITREE_INIT_ALLOC,
@@ -279,6 +283,18 @@ static cat_row_t cat_rows[] = {
     {"unmap_len_zero", OP_UNMAP, CAT_RW_VA, 0, 0, 0, 0, VMS_ERR_ZEROLEN},
     {"unmap_unaligned", OP_UNMAP, CAT_RW_VA + 1, 0x1000, 0, 0, 0, VMS_ERR_ALIGN},
     {"unmap_wraps", OP_UNMAP, TOPPAGE, 0x10000, 0, 0, 0, VMS_ERR_OVERFLOW},
+    /* vms_space_move and vms_space_collapse. */
+    {"move_overlapping", OP_MOVE, CAT_RW_VA, 0x4000, CAT_RW_VA + 0x1000, 0, 0, VMS_ERR_OVERLAP},
+    {"move_onto_a_mapping", OP_MOVE, CAT_RW_VA, 0x1000, CAT_RO_VA, 0, 0, VMS_ERR_EXIST},
+    {"move_into_huge_page", OP_MOVE, CAT_RW_VA, 0x1000, CAT_2M_VA + 0x3000, 0, 0, VMS_ERR_EXIST},
+    {"move_new_noncanonical", OP_MOVE, CAT_RW_VA, 0x1000, NONCANON4, 0, 0, VMS_ERR_NONCANON},
+    {"move_new_unaligned", OP_MOVE, CAT_RW_VA, 0x1000, CAT_HOLE_VA + 8, 0, 0, VMS_ERR_ALIGN},
+    {"move_len_zero", OP_MOVE, CAT_RW_VA, 0, CAT_HOLE_VA, 0, 0, VMS_ERR_ZEROLEN},
+    {"move_new_wraps", OP_MOVE, CAT_RW_VA, 0x10000, TOPPAGE, 0, 0, VMS_ERR_OVERFLOW},
+    {"collapse_bad_flags", OP_COLLAPSE, CAT_RW_VA, VMS_PAGE_2M, 0, 0, VMS_MAP_REPLACE,
+     VMS_ERR_FLAGS},
+    {"collapse_wraps", OP_COLLAPSE, TOPPAGE, 0x10000, 0, 0, 0, VMS_ERR_OVERFLOW},
+    {"collapse_unaligned", OP_COLLAPSE, CAT_RW_VA + 1, 0x1000, 0, 0, 0, VMS_ERR_ALIGN},
     {"protect_flags", OP_PROTECT, CAT_RW_VA, 0x1000, 0, VMS_R | 0x10000u, 0, VMS_ERR_FLAGS},
     {"protect_cache_9", OP_PROTECT, CAT_RW_VA, 0x1000, 0, VMS_R | VMS_CACHE_PAT(9), 0,
      VMS_ERR_CACHE},
@@ -423,6 +439,12 @@ static cat_row_t cat_rows[] = {
     {"owner_map_exist_without_replace", OP_OWNER_MAP, CAT_RW_VA, 0x1000, 0, VMS_R, 0,
      VMS_ERR_EXIST},
     {"owner_unmap_len_zero", OP_OWNER_UNMAP, CAT_RW_VA, 0, 0, 0, 0, VMS_ERR_ZEROLEN},
+    {"owner_move_under_reader", OP_OWNER_MOVE, CAT_RW_VA, 0x1000, H_READER, 0, 0, VMS_ERR_BUSY},
+    {"owner_move_len_zero", OP_OWNER_MOVE, CAT_RW_VA, 0, 0, 0, 0, VMS_ERR_ZEROLEN},
+    {"owner_collapse_under_writer", OP_OWNER_COLLAPSE, CAT_RW_VA + 0x1000, 0x1000, H_WRITER, 0, 0,
+     VMS_ERR_BUSY},
+    {"owner_collapse_bad_flags", OP_OWNER_COLLAPSE, CAT_RW_VA, 0x1000, 0, 0, VMS_MAP_REPLACE,
+     VMS_ERR_FLAGS},
     {"owner_protect_bad_cache", OP_OWNER_PROTECT, CAT_2M_VA, 0x1000, 0, VMS_CACHE_PAT(8), 0,
      VMS_ERR_CACHE},
     {"owner_destroy_with_leases", OP_OWNER_DESTROY, 0, 0, 0, 0, 0, VMS_ERR_BUSY},
@@ -469,6 +491,8 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
     switch (r->op) {
     case OP_MAP: return vms_space_map(&F.s, r->a, r->c, r->b, r->p, r->f);
     case OP_UNMAP: return vms_space_unmap(&F.s, r->a, r->b);
+    case OP_MOVE: return vms_space_move(&F.s, r->a, r->c, r->b);
+    case OP_COLLAPSE: return vms_space_collapse(&F.s, r->a, r->b, r->f, NULL);
     case OP_PROTECT: return vms_space_protect(&F.s, r->a, r->b, r->p);
     case OP_QUERY: return vms_space_query(&F.s, r->a, &m);
     case OP_CHECK_RANGE: return vms_space_check_range(&F.s, r->a, r->b);
@@ -655,6 +679,8 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
     case OP_OWNER_MAP: return vms_owner_map(&F.o, r->a, F.data_pa, r->b, r->p, r->f, blocker);
     case OP_OWNER_UNMAP: return vms_owner_unmap(&F.o, r->a, r->b, blocker);
     case OP_OWNER_PROTECT: return vms_owner_protect(&F.o, r->a, r->b, r->p, blocker);
+    case OP_OWNER_MOVE: return vms_owner_move(&F.o, r->a, CAT_HOLE_VA, r->b, blocker);
+    case OP_OWNER_COLLAPSE: return vms_owner_collapse(&F.o, r->a, r->b, r->f, NULL, blocker);
     case OP_OWNER_DESTROY: return vms_owner_destroy(&F.o);
     case OP_OWNER_INIT_ALLOC: {
         vms_owner_t o2;
@@ -693,6 +719,7 @@ ParameterizedTest(cat_row_t *r, catalogue, bad_input, .init = cat_setup, .fini =
     if ((r->want == VMS_ERR_CONFLICT || r->want == VMS_ERR_BUSY) && r->op != OP_OWNER_DESTROY)
         cr_expect(eq(u64, blk.id, cat_handle((uint32_t)r->c).id), "row %s: blocker", r->name);
     else if (r->op == OP_OWNER_MAP || r->op == OP_OWNER_UNMAP || r->op == OP_OWNER_PROTECT ||
+             r->op == OP_OWNER_MOVE || r->op == OP_OWNER_COLLAPSE ||
              (r->op == OP_ACQUIRE && r->want != VMS_ERR_ARG))
         cr_expect(eq(u64, blk.id, VMS_LEASE_INVALID_ID), "row %s: blocker set", r->name);
     cr_expect(eq(u64, cat_digest(), before), "row %s changed the fixture", r->name);

@@ -1,8 +1,10 @@
-/* Randomized differential test: hundreds of thousands of map / unmap / protect operations,
- * through the range API and through cursors, compared against the reference model in
- * tests/support/model.c. Operations cluster in a few regions (around 1 GiB, 512 GiB and
- * 2^47 / 2^48 edges, the ends of both halves), so huge pages get split, tables get emptied
- * and freed, and neighbouring operations interact.
+/* Randomized differential test: hundreds of thousands of map / unmap / protect / harvest /
+ * clone / move / collapse operations, through the range API and through cursors, compared
+ * against the reference model in tests/support/model.c. Operations cluster in a few regions
+ * (around 1 GiB, 512 GiB and 2^47 / 2^48 edges, the ends of both halves), so huge pages get
+ * split, tables get emptied and freed, and neighbouring operations interact. Moves go 1 GiB,
+ * 2 MiB or 4 KiB multiples away, into emptied or occupied ranges; collapses run over blocks
+ * set up to fold (or nearly) as well as over random ranges.
  *
  * Every mutation is checked at once (return code, and query + translate at its edges and
  * around them); every few hundred steps the whole enumeration, the stats and the table
@@ -36,7 +38,8 @@ typedef struct diff_s {
     uint64_t step;
     char log[16][160]; /* the last operations, printed on a failure */
     char msg[512];
-    uint64_t counts[11];
+    uint64_t counts[16];
+    uint64_t moved, collapsed; /* moves that moved something, bytes collapses made */
     uint64_t gone;    /* bytes the frames hook was handed */
     uint64_t removed; /* bytes the model says unmaps and replaces took out */
 } diff_t;
@@ -63,12 +66,15 @@ enum {
     OP_PROTECT_FN,
     OP_HARVEST,
     OP_CLONE,
+    OP_MOVE,
+    OP_COLLAPSE,
     OP_PROBE,
     OP_COUNT
 };
 static const char *op_names[OP_COUNT] = {"map",     "cursor_map_range", "unmap", "cursor_unmap",
                                          "protect", "cursor_protect",   "protect_mask",
-                                         "protect_fn", "harvest", "clone", "probe"};
+                                         "protect_fn", "harvest", "clone", "move",
+                                         "collapse", "probe"};
 
 /* What a copy-on-write clone does to a writable mapping, on both sides. */
 static vms_prop_t cow_of(void *user, const vms_mapping_t *m) {
@@ -243,20 +249,157 @@ static void full_compare(diff_t *d) {
 #endif
 }
 
+/* A map both sides must accept (a replacing one, or one into an empty range), done on both. */
+static void map_both(diff_t *d, uint64_t va, uint64_t pa, uint64_t len, vms_prop_t p,
+                     uint32_t flags) {
+    uint64_t before = model_total(&d->m);
+    int want = vt_model_map(&d->m, va, pa, len, p, flags);
+    int rc = vms_space_map(&d->s, va, pa, len, p, flags);
+    if (want == VMS_OK) d->removed += before + len - model_total(&d->m);
+    if (rc != want)
+        DIFF_FAIL(d, "step %llu: map %#llx pa %#llx len %#llx prop %#x flags %#x: %s, model %s",
+                  VT_ULL(d->step), VT_ULL(va), VT_ULL(pa), VT_ULL(len), p, flags,
+                  vms_err_name(rc), vms_err_name(want));
+}
+
+static void unmap_both(diff_t *d, uint64_t va, uint64_t len) {
+    int rc = vms_space_unmap(&d->s, va, len);
+    d->removed += vt_model_unmap(&d->m, va, len);
+    if (rc != VMS_OK)
+        DIFF_FAIL(d, "step %llu: unmap %#llx len %#llx: %s", VT_ULL(d->step), VT_ULL(va),
+                  VT_ULL(len), vms_err_name(rc));
+}
+
+/* The table pages the model's leaves need (the library frees every emptied table). */
+static void check_tables(diff_t *d, const char *what) {
+    uint64_t got = vt_table_pages(&d->s), want = vt_model_table_pages(&d->m, d->s.levels);
+    if (got != want)
+        DIFF_FAIL(d, "step %llu: after %s: %llu table pages, model %llu", VT_ULL(d->step), what,
+                  VT_ULL(got), VT_ULL(want));
+}
+
+/* The new address of a move of [va, va + len) (in region r): a distance that is a multiple
+ * of 1 GiB (kind 0: into another region, or 1 GiB on), of 2 MiB (kind 1) or of 4 KiB (kind
+ * 2), mostly short ones; where none fits in the region, the same address (an overlap). */
+static uint64_t move_target(diff_t *d, const region_t *r, uint64_t va, uint64_t len,
+                            int kind) {
+    const int64_t o = (int64_t)(va - r->base), room = (int64_t)(REGION - len);
+    const region_t *r2 = r;
+    int64_t delta, o2;
+    if (kind == 0) {
+        if (rnd(d, 3) != 0) r2 = &d->reg[rnd(d, (uint64_t)d->nreg)];
+        delta = (int64_t)G1 * ((int64_t)rnd(d, 3) - 1);
+    } else if (kind == 1) {
+        if (rnd(d, 4) == 0) r2 = &d->reg[rnd(d, (uint64_t)d->nreg)];
+        delta = (int64_t)M2 * (int64_t)(1 + rnd(d, rnd(d, 4) == 0 ? 600 : 12));
+    } else {
+        delta = (int64_t)K4 * (int64_t)(1 + rnd(d, rnd(d, 4) == 0 ? 1100 : 200));
+    }
+    if (rnd(d, 2)) delta = -delta;
+    o2 = o + delta;
+    if (o2 < 0 || o2 > room) o2 = o - delta; /* the other way */
+    if (o2 < 0 || o2 > room) o2 = o;
+    return r2->base + (uint64_t)o2;
+}
+
+/* Set up blocks a collapse can fold, in region r: a run of 2 MiB blocks of 4 KiB pages
+ * (frames 2 MiB-aligned), or 1 GiB of 2 MiB pages (frame 1 GiB-aligned) with a few blocks
+ * of 4 KiB pages; then perhaps vary A/D on a few pages (still alike) or break one block
+ * (a property, a frame out of sequence, a hole). The collapse range is set to the blocks,
+ * sometimes one page wider or narrower at an end. */
+static void collapse_prep(diff_t *d, const region_t *r, uint64_t *va, uint64_t *len) {
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    vms_prop_t p = random_prop(d, false);
+    uint64_t pa_base = rnd(d, (uint64_t)1 << 21) << 30, vb, n, bs, pa;
+    if (rnd(d, 3) != 0) { /* 2 MiB blocks */
+        n = 1 + rnd(d, 4);
+        bs = M2;
+        if (rnd(d, 2))
+            vb = r->win[rnd(d, NWIN)];
+        else
+            vb = r->base + rnd(d, REGION / M2 - n) * M2;
+        if (vb - r->base + n * M2 > REGION) vb = r->base + REGION - n * M2;
+        pa = pa_base + rnd(d, G1 / M2) * M2;
+        map_both(d, vb, pa, n * M2, p, VMS_MAP_REPLACE | VMS_MAP_MAX_4K);
+    } else { /* 1 GiB of 2 MiB pages, some of 4 KiB pages */
+        n = 1;
+        bs = G1;
+        vb = r->base + rnd(d, 2) * G1;
+        pa = pa_base;
+        map_both(d, vb, pa, G1, p, VMS_MAP_REPLACE | VMS_MAP_MAX_2M);
+        for (uint64_t k = rnd(d, 4); k; k--) {
+            uint64_t b = rnd(d, G1 / M2) * M2;
+            vms_prop_t q = rnd(d, 2) ? p : p ^ ((vms_prop_t)rnd(d, 4) * VMS_ACCESSED);
+            map_both(d, vb + b, pa + b, M2, q, VMS_MAP_REPLACE | VMS_MAP_MAX_4K);
+        }
+    }
+    uint64_t t = rnd(d, 6);
+    if (t == 1 || t == 2) { /* A/D differ on a few pages */
+        for (uint64_t k = 1 + rnd(d, 3); k; k--) {
+            uint64_t off = rnd(d, n * bs / K4) * K4;
+            const vt_leaf_t *f = vt_model_find(&d->m, vb + off);
+            if (!f) continue;
+            vms_prop_t q = (f->prop & ~ad) | ((vms_prop_t)rnd(d, 4) * VMS_ACCESSED);
+            uint64_t at = f->va; /* the whole leaf, so its size stays */
+            map_both(d, at, f->pa, f->size, q,
+                     VMS_MAP_REPLACE | (f->size == K4 ? VMS_MAP_MAX_4K
+                                        : f->size == M2 ? VMS_MAP_MAX_2M
+                                                        : 0));
+        }
+    } else if (t == 3) { /* break one page or 2 MiB page */
+        uint64_t off = rnd(d, n * bs / K4) * K4;
+        const vt_leaf_t *f = vt_model_find(&d->m, vb + off);
+        if (f) {
+            uint64_t at = f->va, sz = f->size, fpa = f->pa;
+            vms_prop_t q = f->prop;
+            uint32_t cap = VMS_MAP_REPLACE | (sz == K4 ? VMS_MAP_MAX_4K : VMS_MAP_MAX_2M);
+            switch (rnd(d, 4)) {
+            case 0: q ^= VMS_W; break;
+            case 1: q ^= VMS_CACHE_PAT(1 + rnd(d, 7)); break;
+            case 2: fpa += sz * (1 + rnd(d, 3)); break;
+            default: q = 0xffffffffu; break; /* a hole */
+            }
+            if (q == 0xffffffffu)
+                unmap_both(d, at, sz);
+            else
+                map_both(d, at, fpa, sz, q, cap);
+        }
+    }
+    *va = vb;
+    *len = n * bs;
+    switch (rnd(d, 8)) {
+    case 0: /* a page short at the start */
+        *va += K4;
+        *len -= K4;
+        break;
+    case 1: *len -= K4; break; /* at the end */
+    case 2:                    /* a page wider at both ends, inside the region */
+        if (*va > r->base) {
+            *va -= K4;
+            *len += K4;
+        }
+        if (*va - r->base + *len < REGION) *len += K4;
+        break;
+    default: break;
+    }
+}
+
 static void one_step(diff_t *d) {
     const region_t *r = &d->reg[rnd(d, (uint64_t)d->nreg)];
     uint64_t roll = rnd(d, 100), va, len;
     int grain = rnd(d, 10) < 6 ? 0 : rnd(d, 5) != 0 ? 1 : 2;
-    int op = roll < 28   ? OP_MAP
-             : roll < 34 ? OP_MAP_CURSOR
-             : roll < 50 ? OP_UNMAP
-             : roll < 55 ? OP_UNMAP_CURSOR
-             : roll < 72 ? OP_PROTECT
-             : roll < 77 ? OP_PROTECT_CURSOR
-             : roll < 81 ? OP_PROTECT_MASK
-             : roll < 84 ? OP_PROTECT_FN
-             : roll < 88 ? OP_HARVEST
-             : roll < 89 ? OP_CLONE
+    int op = roll < 26   ? OP_MAP
+             : roll < 32 ? OP_MAP_CURSOR
+             : roll < 48 ? OP_UNMAP
+             : roll < 53 ? OP_UNMAP_CURSOR
+             : roll < 68 ? OP_PROTECT
+             : roll < 73 ? OP_PROTECT_CURSOR
+             : roll < 77 ? OP_PROTECT_MASK
+             : roll < 80 ? OP_PROTECT_FN
+             : roll < 84 ? OP_HARVEST
+             : roll < 85 ? OP_CLONE
+             : roll < 89 ? OP_MOVE
+             : roll < 92 ? OP_COLLAPSE
                          : OP_PROBE;
     int rc, want;
     random_range(d, r, grain, &va, &len);
@@ -404,6 +547,54 @@ static void one_step(diff_t *d) {
         }
         break;
     }
+    case OP_MOVE: {
+        /* To a new address at one of the three kinds of distance; the new range is emptied
+         * first half the time, else whatever is there refuses the move. 4 KiB distances only
+         * for ranges up to 16 MiB (a 1 GiB page moved by one becomes 262144 pages). */
+        int kind = (int)rnd(d, 3);
+        uint64_t nva;
+        if (kind == 2 && len > 8 * M2) kind = (int)rnd(d, 2);
+        nva = move_target(d, r, va, len, kind);
+        bool apart = nva + (len - 1) < va || va + (len - 1) < nva;
+        bool clear = apart && rnd(d, 2) != 0;
+        logop(d, "%llu move va %#llx to %#llx len %#llx clear %u%.0u", va, nva, len, clear, 0);
+        if (clear) unmap_both(d, nva, len);
+        want = vt_model_move(&d->m, va, nva, len);
+        rc = vms_space_move(&d->s, va, nva, len);
+        if (rc != want)
+            DIFF_FAIL(d, "step %llu: move %#llx -> %#llx len %#llx returned %s, model %s",
+                      VT_ULL(d->step), VT_ULL(va), VT_ULL(nva), VT_ULL(len), vms_err_name(rc),
+                      vms_err_name(want));
+        if (rc == VMS_OK) d->moved++;
+        check_tables(d, "move");
+        probe_around(d, nva, len);
+        break;
+    }
+    case OP_COLLAPSE: {
+        /* Half the time over blocks set up to fold (or nearly); else over a random range.
+         * *collapsed is set, not added to. */
+        uint32_t flags = rnd(d, 4) == 0 ? VMS_MAP_MAX_2M : 0;
+        uint64_t got = 0xdead000, made = 0;
+        if (rnd(d, 2)) collapse_prep(d, r, &va, &len);
+        if (rnd(d, 40) == 0) flags |= rnd(d, 2) ? VMS_MAP_REPLACE : 0x8u;
+        logop(d, "%llu collapse va %#llx len %#llx%.0llx%.0u flags %#x", va, len, 0, 0, flags);
+        if (flags & ~(uint32_t)VMS_MAP_MAX_2M) {
+            want = VMS_ERR_FLAGS;
+        } else {
+            want = VMS_OK;
+            made = vt_model_collapse(&d->m, va, len, flags, d->s.active_cpus != 0);
+        }
+        rc = vms_space_collapse(&d->s, va, len, flags, &got);
+        if (rc == VMS_OK && got != made)
+            DIFF_FAIL(d, "step %llu: collapse %#llx len %#llx flags %#x: %#llx bytes, model %#llx",
+                      VT_ULL(d->step), VT_ULL(va), VT_ULL(len), flags, VT_ULL(got), VT_ULL(made));
+        if (rc != VMS_OK && got != 0)
+            DIFF_FAIL(d, "step %llu: a refused collapse set *collapsed %#llx", VT_ULL(d->step),
+                      VT_ULL(got));
+        d->collapsed += made;
+        check_tables(d, "collapse");
+        break;
+    }
     case OP_HARVEST: {
         /* Reported bytes and bitmap as the model has them; the model's bits then cleared
          * and compared at the next full comparison. */
@@ -534,11 +725,13 @@ static void run(int levels) {
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     printf("diff: levels %d: %llu ops in %.2f s (%.2f s CPU) (map %llu, cursor map %llu, unmap "
            "%llu, cursor unmap %llu, protect %llu, cursor protect %llu, protect mask %llu, "
-           "protect fn %llu, harvest %llu, clone %llu, probe %llu); most leaves %zu\n",
+           "protect fn %llu, harvest %llu, clone %llu, move %llu (%llu moved), collapse %llu "
+           "(%#llx bytes), probe %llu); most leaves %zu\n",
            levels, VT_ULL(ops), secs, cpu, VT_ULL(d.counts[0]), VT_ULL(d.counts[1]),
            VT_ULL(d.counts[2]), VT_ULL(d.counts[3]), VT_ULL(d.counts[4]), VT_ULL(d.counts[5]),
            VT_ULL(d.counts[6]), VT_ULL(d.counts[7]), VT_ULL(d.counts[8]), VT_ULL(d.counts[9]),
-           VT_ULL(d.counts[10]), max_leaves);
+           VT_ULL(d.counts[OP_MOVE]), VT_ULL(d.moved), VT_ULL(d.counts[OP_COLLAPSE]),
+           VT_ULL(d.collapsed), VT_ULL(d.counts[OP_PROBE]), max_leaves);
     fflush(stdout);
     vms_space_destroy(&d.s);
     vt_model_free(&d.m);

@@ -66,88 +66,6 @@ static void model_of(const vms_space_t *s, vt_model_t *m) {
     free(v);
 }
 
-typedef struct piece_s {
-    uint64_t va, pa, len, size;
-    vms_prop_t prop;
-} piece_t;
-
-/* What a successful move does to the model: every leaf (cut at the range's edges) goes to
- * the same offset in the new range, as pages no larger than it had, the largest that the new
- * address and the frame allow. */
-static void model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len) {
-    const uint64_t last = old_va + (len - 1);
-    size_t k = 0, cap = 64;
-    piece_t *p = (piece_t *)malloc(cap * sizeof *p);
-    for (size_t i = vt_model_lower(m, old_va); i < m->n && m->v[i].va <= last; i++) {
-        const vt_leaf_t *f = &m->v[i];
-        uint64_t lo = f->va > old_va ? f->va : old_va;
-        uint64_t hi = f->va + (f->size - 1) < last ? f->va + (f->size - 1) : last;
-        if (k == cap) p = (piece_t *)realloc(p, (cap *= 2) * sizeof *p);
-        p[k].va = lo;
-        p[k].pa = f->pa + (lo - f->va);
-        p[k].len = hi - lo + 1;
-        p[k].size = f->size;
-        p[k].prop = f->prop;
-        k++;
-    }
-    (void)vt_model_unmap(m, old_va, len);
-    for (size_t i = 0; i < k; i++)
-        cr_assert(eq(int, vt_model_map(m, p[i].va - old_va + new_va, p[i].pa, p[i].len,
-                                       p[i].prop, cap_of(p[i].size)),
-                     VMS_OK));
-    free(p);
-}
-
-/* The leaves of [va, va + n * size) if they are n alike leaves of `size` with contiguous
- * frames from one aligned to n * size: the index of the first, else -1. *ad gets the union
- * of their A/D bits. */
-static long alike_run(const vt_model_t *m, uint64_t va, uint64_t size, vms_prop_t *ad) {
-    size_t i = vt_model_lower(m, va);
-    if (i + 512 > m->n) return -1;
-    const vt_leaf_t *f = &m->v[i];
-    if (f[0].va != va || f[0].size != size || (f[0].pa & (512 * size - 1)) != 0) return -1;
-    *ad = 0;
-    for (size_t j = 0; j < 512; j++) {
-        if (f[j].va != va + j * size || f[j].size != size || f[j].pa != f[0].pa + j * size)
-            return -1;
-        if ((f[j].prop & ~AD) != (f[0].prop & ~AD)) return -1;
-        *ad |= f[j].prop & AD;
-    }
-    return (long)i;
-}
-
-/* What a collapse does to the model (ranges of the lower half); returns the bytes held by
- * new huge leaves. */
-static uint64_t model_collapse(vt_model_t *m, uint64_t va, uint64_t len, bool max_2m) {
-    const uint64_t end = va + len;
-    uint64_t made = 0, *fresh = (uint64_t *)malloc(sizeof(uint64_t) * (len / M2 + 1));
-    size_t nfresh = 0;
-    for (uint64_t b = (va + M2 - 1) & ~(M2 - 1); b + M2 <= end; b += M2) {
-        vms_prop_t ad;
-        long i = alike_run(m, b, K4, &ad);
-        if (i < 0) continue;
-        vt_leaf_t f = m->v[i];
-        (void)vt_model_unmap(m, b, M2);
-        cr_assert(eq(int, vt_model_map(m, b, f.pa, M2, (f.prop & ~AD) | ad, VMS_MAP_MAX_2M),
-                     VMS_OK));
-        fresh[nfresh++] = b;
-        made += M2;
-    }
-    for (uint64_t g = (va + G1 - 1) & ~(G1 - 1); !max_2m && g + G1 <= end; g += G1) {
-        vms_prop_t ad;
-        long i = alike_run(m, g, M2, &ad);
-        if (i < 0) continue;
-        vt_leaf_t f = m->v[i];
-        (void)vt_model_unmap(m, g, G1);
-        cr_assert(eq(int, vt_model_map(m, g, f.pa, G1, (f.prop & ~AD) | ad, 0), VMS_OK));
-        for (size_t j = 0; j < nfresh; j++)
-            if (fresh[j] >= g && fresh[j] < g + G1) made -= M2;
-        made += G1;
-    }
-    free(fresh);
-    return made;
-}
-
 static void expect_model(const vms_space_t *s, const vt_model_t *m, const char *what) {
     char msg[512];
     msg[0] = 0;
@@ -166,7 +84,7 @@ static int move_checked(vms_space_t *s, uint64_t old_va, uint64_t new_va, uint64
         char what[128];
         snprintf(what, sizeof what, "move %#llx -> %#llx len %#llx", VT_ULL(old_va),
                  VT_ULL(new_va), VT_ULL(len));
-        model_move(&m, old_va, new_va, len);
+        cr_assert(eq(int, vt_model_move(&m, old_va, new_va, len), VMS_OK));
         expect_model(s, &m, what);
     }
     vt_model_free(&m);
@@ -570,7 +488,7 @@ Test(move, random_moves_match_the_model) {
         cr_expect(eq(int, rc, want), "%s: got %s, want %s", what, vms_err_name(rc),
                   vms_err_name(want));
         if (rc == VMS_OK && want == VMS_OK) {
-            model_move(&m, old_va, new_va, len);
+            cr_assert(eq(int, vt_model_move(&m, old_va, new_va, len), VMS_OK));
             expect_model(&s, &m, what);
             moved++;
         } else if (rc != VMS_OK) {
@@ -647,7 +565,7 @@ static void oom_run(const oom_case_t *c) {
               c->name);
     const uint64_t ref_allocs = fb.allocs - allocs0;
     model_of(&a, &m);
-    model_move(&m, c->old_va, c->new_va, c->len);
+    cr_assert(eq(int, vt_model_move(&m, c->old_va, c->new_va, c->len), VMS_OK));
     expect_model(&b, &m, c->name);
 
     const uint64_t d0 = vt_digest(&a), frames0 = fa.arena.frames_in_use;
@@ -839,7 +757,7 @@ static uint64_t collapse_checked(vms_space_t *s, uint64_t va, uint64_t len, uint
     snprintf(what, sizeof what, "collapse %#llx len %#llx flags %#x", VT_ULL(va), VT_ULL(len),
              flags);
     cr_expect(eq(int, rc, VMS_OK), "%s: %s", what, vms_err_name(rc));
-    uint64_t want = model_collapse(&m, va, len, (flags & VMS_MAP_MAX_2M) != 0);
+    uint64_t want = vt_model_collapse(&m, va, len, flags, false);
     cr_expect(eq(u64, got, want), "%s: collapsed bytes", what);
     expect_model(s, &m, what);
     vt_model_free(&m);

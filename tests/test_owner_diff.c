@@ -162,6 +162,16 @@ static void step_release(ctx_t *c) {
     c->counts[1]++;
 }
 
+/* Whether frames [f, f + n) are mapped by no page outside [va, va + len) (moves take frames
+ * to other pages, and two pages sharing a frame would let a writer change a reader's bytes). */
+static bool frames_free(const model_t *m, unsigned f, uint64_t n, uint64_t va, uint64_t len) {
+    if (f + n > NF) return false;
+    for (unsigned p = 0; p < NPM; p++)
+        if (m->mapped[p] && !page_in(va, len, p) && m->frame[p] >= f && m->frame[p] < f + n)
+            return false;
+    return true;
+}
+
 /* Unmap, protect or map (plain or replacing) a random range through the owner. */
 static void step_mutate(ctx_t *c) {
     model_t *m = &c->m;
@@ -179,7 +189,16 @@ static void step_mutate(ctx_t *c) {
     }
     unsigned choice = (unsigned)vt_rng_below(&c->rng, 2);
     uint64_t p0 = (va - BASE) / PG;
-    uint64_t pa = c->data_pa + (p0 + choice * NPM) * PG;
+    /* Frame p0 or p0 + NPM for page p0 (and on), unless moves put those under other pages:
+     * then the other one, else any free run. */
+    unsigned f0 = (unsigned)p0 + choice * NPM;
+    if (want == VMS_OK && op >= 2 && !frames_free(m, f0, len / PG, va, len)) {
+        f0 = (unsigned)p0 + (1 - choice) * NPM;
+        for (unsigned k = 0; k < NF && !frames_free(m, f0, len / PG, va, len); k++)
+            f0 = (unsigned)(vt_rng_next(&c->rng) % NF);
+        if (!frames_free(m, f0, len / PG, va, len)) return; /* none: skip */
+    }
+    uint64_t pa = c->data_pa + f0 * PG;
     vms_prop_t props[6] = {VMS_RW, VMS_R, 0, VMS_RW | VMS_USER, VMS_RW, VMS_RWX};
     vms_prop_t prop = props[vt_rng_below(&c->rng, 6)];
     if (want == VMS_OK && op == 3) {
@@ -206,10 +225,136 @@ static void step_mutate(ctx_t *c) {
         } else {
             m->mapped[p] = true;
             m->prop[p] = prop;
-            m->frame[p] = p + choice * NPM;
+            m->frame[p] = f0 + p - (unsigned)p0;
         }
     }
     c->counts[2 + op]++;
+}
+
+/* The space's pages in [va, va + len) against the model: mapped, frame and property (A/D
+ * aside: lease copies go through the tables). */
+static void check_pages(const ctx_t *c, uint64_t va, uint64_t len, const char *what) {
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    for (uint64_t a = va; a - va < len; a += PG) {
+        uint64_t p = (a - BASE) / PG;
+        vms_mapping_t q;
+        int rc = vms_space_query(&c->s, a, &q);
+        cr_assert(lt(u64, p, NPM));
+        if (!c->m.mapped[p]) {
+            cr_assert(eq(int, rc, VMS_ERR_NOENT), "%s: page %#llx mapped", what,
+                      (unsigned long long)a);
+            continue;
+        }
+        cr_assert(eq(int, rc, VMS_OK), "%s: page %#llx: %s", what, (unsigned long long)a,
+                  vms_err_name(rc));
+        cr_assert(eq(u64, q.size, PG), "%s: page %#llx", what, (unsigned long long)a);
+        cr_assert(eq(u64, q.pa, c->data_pa + c->m.frame[p] * PG), "%s: frame of %#llx", what,
+                  (unsigned long long)a);
+        cr_assert(eq(u32, q.prop & ~ad, c->m.prop[p]), "%s: property of %#llx", what,
+                  (unsigned long long)a);
+    }
+}
+
+/* Move a random range to another place in the window through the owner. The arguments
+ * first (both ranges, then OVERLAP), then a live lease over the old range or (if none) the
+ * new one refuses it, then the space's move says EXIST. The pages (and so the bytes the
+ * leases read later) follow their frames. */
+static void step_move(ctx_t *c) {
+    model_t *m = &c->m;
+    uint64_t va, len, last, nva, nlast;
+    int want, got, who = -1;
+    vms_lease_t b;
+    rrange(c, &va, &len, &want);
+    nva = BASE + rpage(c, 2) * PG;
+    if (vt_rng_below(&c->rng, 40) == 0) {
+        nva += 8;
+        if (want == VMS_OK) want = VMS_ERR_ALIGN;
+    }
+    last = va + len - 1;
+    nlast = nva + len - 1;
+    if (want == VMS_OK && overlaps(va, last, nva, nlast)) want = VMS_ERR_OVERLAP;
+    if (want == VMS_OK) {
+        who = model_conflict(m, VMS_LEASE_WRITE, va, last, true);
+        if (who < 0) who = model_conflict(m, VMS_LEASE_WRITE, nva, nlast, true);
+        if (who >= 0) want = VMS_ERR_BUSY;
+    }
+    for (unsigned p = 0; p < NPM && want == VMS_OK; p++)
+        if (page_in(nva, len, p) && m->mapped[p]) want = VMS_ERR_EXIST;
+    b.id = VMS_LEASE_INVALID_ID;
+    got = vms_owner_move(&c->o, va, nva, len, &b);
+    cr_assert(eq(int, got, want), "move %#llx -> %#llx len %#llx: got %s want %s",
+              (unsigned long long)va, (unsigned long long)nva, (unsigned long long)len,
+              vms_err_name(got), vms_err_name(want));
+    if (got == VMS_ERR_BUSY) {
+        expect_blocker(c, b, who, "move");
+        c->counts[10]++;
+    } else {
+        cr_assert(eq(u64, b.id, VMS_LEASE_INVALID_ID), "move: a blocker without BUSY");
+    }
+    if (got != VMS_OK) {
+        if (want == VMS_ERR_BUSY || want == VMS_ERR_OVERLAP || want == VMS_ERR_EXIST) {
+            check_pages(c, va, len, "refused move, old range");
+            check_pages(c, nva, len, "refused move, new range");
+        }
+        return;
+    }
+    {
+        const uint64_t n = len / PG, p0 = (va - BASE) / PG, q0 = (nva - BASE) / PG;
+        bool mp[4];
+        unsigned fr[4];
+        vms_prop_t pr[4];
+        cr_assert(le(u64, n, 4));
+        for (uint64_t i = 0; i < n; i++) {
+            mp[i] = m->mapped[p0 + i];
+            fr[i] = m->frame[p0 + i];
+            pr[i] = m->prop[p0 + i];
+            m->mapped[p0 + i] = false;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            m->mapped[q0 + i] = mp[i];
+            m->frame[q0 + i] = fr[i];
+            m->prop[q0 + i] = pr[i];
+        }
+    }
+    check_pages(c, va, len, "move, old range");
+    check_pages(c, nva, len, "move, new range");
+    c->counts[8]++;
+}
+
+/* Collapse a random range (or the window's whole 2 MiB block) through the owner: the
+ * arguments first (range, flags), then a live lease over the range refuses it. The window
+ * never holds 512 alike pages, so nothing folds and the pages stay. */
+static void step_collapse(ctx_t *c) {
+    uint64_t va, len, made = 77;
+    uint32_t flags = vt_rng_below(&c->rng, 4) == 0 ? VMS_MAP_MAX_2M : 0;
+    int want, got, who = -1;
+    vms_lease_t b;
+    rrange(c, &va, &len, &want);
+    if (vt_rng_below(&c->rng, 4) == 0) {
+        va = BASE;
+        len = VMS_PAGE_2M;
+        want = VMS_OK;
+    }
+    if (vt_rng_below(&c->rng, 20) == 0) flags |= VMS_MAP_REPLACE;
+    if (want == VMS_OK && (flags & VMS_MAP_REPLACE)) want = VMS_ERR_FLAGS;
+    if (want == VMS_OK) {
+        who = model_conflict(&c->m, VMS_LEASE_WRITE, va, va + len - 1, true);
+        if (who >= 0) want = VMS_ERR_BUSY;
+    }
+    b.id = VMS_LEASE_INVALID_ID;
+    got = vms_owner_collapse(&c->o, va, len, flags, &made, &b);
+    cr_assert(eq(int, got, want), "collapse %#llx len %#llx flags %#x: got %s want %s",
+              (unsigned long long)va, (unsigned long long)len, flags, vms_err_name(got),
+              vms_err_name(want));
+    cr_assert(eq(u64, made, 0), "collapse %#llx len %#llx: collapsed %#llx",
+              (unsigned long long)va, (unsigned long long)len, (unsigned long long)made);
+    if (got == VMS_ERR_BUSY) {
+        expect_blocker(c, b, who, "collapse");
+        c->counts[11]++;
+    }
+    if (want == VMS_OK || want == VMS_ERR_BUSY || want == VMS_ERR_FLAGS)
+        check_pages(c, BASE, NPM * PG, "collapse");
+    if (got == VMS_OK) c->counts[9]++;
 }
 
 /* Copy through a random lease and compare with the shadow frames. */
@@ -318,8 +463,10 @@ static void run(bool shared, uint64_t seed) {
         if (r < 35) step_acquire(c);
         else if (r < 57) step_release(c);
         else if (r < 67) step_mutate(c);
-        else if (r < 77) step_copy(c, true);
-        else if (r < 87) step_copy(c, false);
+        else if (r < 71) step_move(c);
+        else if (r < 73) step_collapse(c);
+        else if (r < 81) step_copy(c, true);
+        else if (r < 89) step_copy(c, false);
         else if (r < 99) step_query(c);
         else {
             c->m.active = !c->m.active;
@@ -341,10 +488,12 @@ static void run(bool shared, uint64_t seed) {
 #endif
     }
     cr_log_info("acquired %ld released %ld unmap %ld protect %ld replace %ld map %ld read %ld "
-                "write %ld", c->counts[0], c->counts[1], c->counts[2], c->counts[3],
-                c->counts[4], c->counts[5], c->counts[6], c->counts[7]);
+                "write %ld move %ld collapse %ld move busy %ld collapse busy %ld",
+                c->counts[0], c->counts[1], c->counts[2], c->counts[3], c->counts[4],
+                c->counts[5], c->counts[6], c->counts[7], c->counts[8], c->counts[9],
+                c->counts[10], c->counts[11]);
     /* Every kind of step happened many times. */
-    for (int i = 0; i < 8; i++) cr_expect(gt(long, c->counts[i], 200), "step kind %d", i);
+    for (int i = 0; i < 12; i++) cr_expect(gt(long, c->counts[i], 200), "step kind %d", i);
     while (c->m.n) {
         cr_assert(eq(int, vms_lease_release(&c->o, c->m.l[c->m.n - 1].h), VMS_OK));
         c->m.n--;

@@ -255,6 +255,127 @@ static void fm_cow(fm_t *m, uint64_t a, uint64_t b) {
         if (m->v[i].prop & VMS_W) m->v[i].prop = (m->v[i].prop & ~(vms_prop_t)VMS_W) | VMS_COW;
 }
 
+/* A move of [a, b) to [to, to + b - a) (the new range empty, apart from the old): every leaf,
+ * cut at the edges, goes delta bytes on with its frame offset and property (A/D included),
+ * as pages no larger than it had, the largest the new address, the frame and the rest of the
+ * piece allow; the old range is removed as an unmap removes it (the edges split). `nv` gets
+ * the new leaves (built first, so that one memmove makes room). Returns how many there are
+ * (counted up to FZ_MAX_PLAN-like caps by the caller: see fz_op_move). */
+static fm_leaf_t *fm_mv;
+static size_t fm_mv_cap;
+static size_t fm_move_plan(const fm_t *m, uint64_t a, uint64_t b, uint64_t to, size_t cap) {
+    size_t i, k = 0;
+    for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b && k < cap; i++) {
+        const fm_leaf_t *f = &m->v[i];
+        uint64_t lo = f->lin > a ? f->lin : a, hi = f->lin + f->size < b ? f->lin + f->size : b;
+        uint64_t v = lo - a + to, end = hi - a + to, p = f->pa + (lo - f->lin);
+        int maxl = fm_level_of(f->size);
+        while (v < end && k < cap) {
+            int l = maxl;
+            while (l > 1 && (((v | p) & (fm_lsize(l) - 1u)) || end - v < fm_lsize(l))) l--;
+            if (k == fm_mv_cap) {
+                fm_mv_cap = fm_mv_cap ? fm_mv_cap * 2 : 256;
+                fm_mv = (fm_leaf_t *)realloc(fm_mv, fm_mv_cap * sizeof *fm_mv);
+                if (!fm_mv) abort();
+            }
+            fm_mv[k].lin = v;
+            fm_mv[k].size = fm_lsize(l);
+            fm_mv[k].pa = p;
+            fm_mv[k].prop = f->prop;
+            k++;
+            v += fm_lsize(l);
+            p += fm_lsize(l);
+        }
+    }
+    return k;
+}
+
+/* Apply a move planned by fm_move_plan (its k leaves in fm_mv). */
+static void fm_move(fm_t *m, uint64_t a, uint64_t b, uint64_t to, size_t k) {
+    size_t i, j;
+    fm_remove(m, a, b);
+    fm_touch(to, to + (b - a));
+    i = fm_lower(m, to);
+    FZ_CHECK(i == m->n || m->v[i].lin >= to + (b - a), "harness: move onto a mapped range");
+    fm_reserve(m, k);
+    memmove(&m->v[i + k], &m->v[i], (m->n - i) * sizeof *m->v);
+    if (k) memcpy(&m->v[i], fm_mv, k * sizeof *m->v);
+    m->n += k;
+    for (j = 0; j < k; j++) m->bytes[fm_level_of(fm_mv[j].size) - 1] += fm_mv[j].size;
+}
+
+/* Collapse at level l + 1 of the aligned blocks wholly inside [lo, hi): 512 leaves of level l
+ * with one property apart from A/D and contiguous frames from one aligned for l + 1 become
+ * one leaf, A/D the union (and both set on a writable leaf when the space is active). The
+ * new leaves are recorded in fz_made (for the flush check). Returns the bytes collapsed. */
+#define FZ_MAX_MADE 256u
+static struct {
+    uint64_t lin, size;
+    vms_prop_t prop;
+} fz_made[FZ_MAX_MADE];
+static unsigned fz_nmade;
+static uint64_t fm_collapse_level(fm_t *m, uint64_t lo, uint64_t hi, int l, bool active) {
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    const uint64_t sz = fm_lsize(l), bs = fm_lsize(l + 1);
+    uint64_t done = 0;
+    size_t i, j;
+    for (i = fm_lower(m, lo); i < m->n && m->v[i].lin < hi; i++) {
+        fm_leaf_t *f = &m->v[i];
+        vms_prop_t u = 0, p;
+        if (f->size != sz || ((f->lin | f->pa) & (bs - 1u)) || f->lin < lo ||
+            hi - f->lin < bs || i + 512 > m->n)
+            continue;
+        for (j = 0; j < 512; j++) {
+            const fm_leaf_t *g = &m->v[i + j];
+            if (g->size != sz || g->lin != f->lin + j * sz || g->pa != f->pa + j * sz ||
+                ((g->prop ^ f->prop) & ~ad))
+                break;
+            u |= g->prop & ad;
+        }
+        if (j < 512) continue;
+        p = (f->prop & ~ad) | u;
+        if (active && (p & VMS_W)) p |= ad;
+        fm_touch(f->lin, f->lin + bs);
+        f->size = bs;
+        f->prop = p;
+        memmove(&m->v[i + 1], &m->v[i + 512], (m->n - i - 512) * sizeof *m->v);
+        m->n -= 511;
+        m->bytes[l - 1] -= bs;
+        m->bytes[l] += bs;
+        done += bs;
+        if (fz_nmade < FZ_MAX_MADE) {
+            fz_made[fz_nmade].lin = f->lin;
+            fz_made[fz_nmade].size = bs;
+            fz_made[fz_nmade].prop = p;
+            fz_nmade++;
+        }
+    }
+    return done;
+}
+
+/* Collapse of [a, b) as vms_space_collapse does it: 2 MiB blocks, then (unless max_2m) every
+ * whole GiB of the range, its 2 MiB blocks first; returns the bytes held by new huge leaves
+ * (a GiB that collapsed counts once, whatever 2 MiB blocks it took in). */
+static uint64_t fm_collapse(fm_t *m, uint64_t a, uint64_t b, bool max_2m, bool active) {
+    const uint64_t G = 0x40000000;
+    uint64_t g0 = (a + G - 1u) & ~(G - 1u), g1 = b & ~(G - 1u), g, done;
+    fz_nmade = 0;
+    if (max_2m || g0 >= g1 || g0 < a) g0 = g1 = b;
+    done = fm_collapse_level(m, a, g0, 1, active) + fm_collapse_level(m, g1, b, 1, active);
+    /* Only the GiBs that hold a leaf: the range may span 2^47 bytes. */
+    for (g = g0; g < g1;) {
+        size_t i = fm_lower(m, g);
+        uint64_t d1, d2;
+        if (i >= m->n || m->v[i].lin >= g1) break;
+        g = m->v[i].lin & ~(G - 1u);
+        d2 = fm_collapse_level(m, g, g + G, 1, active);
+        d1 = fm_collapse_level(m, g, g + G, 2, active);
+        done += d1 ? d1 : d2;
+        g += G;
+    }
+    return done;
+}
+
 /* Harvest of [a, b): the bytes reported; with clear, leaves wholly inside lose `bits`. */
 static uint64_t fm_harvest(fm_t *m, uint64_t a, uint64_t b, vms_prop_t bits, bool clear) {
     uint64_t found = 0;
@@ -1407,6 +1528,201 @@ static void fz_op_clone(bool fail) {
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Move and collapse (op 14 with bits 4-5 set: 1 and 3 move, 2 collapse). */
+
+/* How often each outcome was seen (FZ_STATS set in the environment: printed at exit). */
+static unsigned long fz_st_move[VMS__ERR_COUNT + 1], fz_st_move_nomem, fz_st_move_skip;
+static unsigned long fz_st_move_owner, fz_st_move_moved, fz_st_move_delta[5];
+static unsigned long fz_st_col[VMS__ERR_COUNT + 1], fz_st_col_owner, fz_st_col_2m, fz_st_col_1g;
+static unsigned long fz_st_col_made, fz_st_col_active_w;
+
+static void fz_print_stats(void) {
+    int e;
+    fprintf(stderr, "fuzz_vmspace stats: move owner %lu moved-something %lu nomem %lu "
+            "skipped (too many leaves) %lu; deltas 4K %lu 2M %lu 1G %lu 512G %lu other %lu\n",
+            fz_st_move_owner, fz_st_move_moved, fz_st_move_nomem, fz_st_move_skip,
+            fz_st_move_delta[0], fz_st_move_delta[1], fz_st_move_delta[2], fz_st_move_delta[3],
+            fz_st_move_delta[4]);
+    for (e = 0; e <= VMS__ERR_COUNT; e++)
+        if (fz_st_move[e]) fprintf(stderr, "  move %-18s %lu\n", vms_err_name(-e), fz_st_move[e]);
+    fprintf(stderr, "  collapse owner %lu, made-something %lu (2M leaves %lu, 1G leaves %lu, "
+            "A/D forced on an active space %lu)\n",
+            fz_st_col_owner, fz_st_col_made, fz_st_col_2m, fz_st_col_1g, fz_st_col_active_w);
+    for (e = 0; e <= VMS__ERR_COUNT; e++)
+        if (fz_st_col[e]) fprintf(stderr, "  collapse %-14s %lu\n", vms_err_name(-e), fz_st_col[e]);
+}
+
+/* Move [old, old + len) to new (decoded relative to old: 4 KiB, 2 MiB, 1 GiB, 512 GiB or mixed
+ * multiples either way; or a second address of its own). Direct, or through the owner (then
+ * a lease over either range refuses it first). An armed allocation failure must leave the
+ * space exactly as it was; so must every error. */
+static void fz_op_move(bool fail) {
+    static const uint64_t units[5] = {0x1000, 0x1000, 0x200000, 0x40000000, (uint64_t)1 << 39};
+    uint64_t va = fz_va(), len = fz_len(), nva, from, to, before = 0, gone0, d = 0;
+    unsigned how = fz_u8(), m = fz_u8(), c = fz_u8();
+    bool via_owner;
+    int want, rc;
+    size_t k = 0;
+    fz_lease_t *blk = NULL;
+    vms_lease_t got_blk = {12345};
+    switch (m & 7) {
+    case 0:
+    case 1: nva = fz_va(); break;
+    case 7: /* mixed: GiBs, 2 MiB blocks and pages */
+        d = (uint64_t)(c & 3) * 0x40000000 + (uint64_t)((c >> 2) & 3) * 0x200000 +
+            (uint64_t)((c >> 4) & 7) * 0x1000;
+        nva = (c & 0x80) ? va - d : va + d;
+        break;
+    default:
+        d = units[(m & 7) - 2] * (1 + (c & 0x3f));
+        if ((c & 0x40) && (m & 7) < 4) d += 0x200000; /* 2 MiB and some pages */
+        nva = (c & 0x80) ? va - d : va + d;
+        break;
+    }
+    if ((m >> 3) == 0x1f) nva |= 0x800; /* unaligned */
+    via_owner = fz_have_owner && ((how & 1) || fz_any_lease(va, len) || fz_any_lease(nva, len));
+    want = fz_range_err(va, len);
+    if (!want) want = fz_range_err(nva, len);
+    from = fm_lin(va);
+    to = fm_lin(nva);
+    if (!want) {
+        uint64_t dl = to - from, ad = dl & (0 - dl); /* the largest power of two dividing it */
+        fz_st_move_delta[ad >= ((uint64_t)1 << 39)  ? 3
+                         : ad >= 0x40000000 ? 2
+                         : ad >= 0x200000   ? 1
+                         : ad >= 0x1000     ? 0
+                                            : 4]++;
+        fz_snap(from < to ? from : to, from + len > to + len ? from + len : to + len);
+        fz_point_range(from, from + len);
+        fz_point_range(to, to + len);
+    } else {
+        fz_point(va);
+        fz_point(nva);
+    }
+    /* The owner: the arguments (ranges, overlap), then the leases over either range, then the
+     * move. */
+    if (!want && from < to + len && to < from + len) want = VMS_ERR_OVERLAP;
+    if (!want && via_owner) {
+        blk = fz_first_lease(va, len, 0);
+        if (!blk) blk = fz_first_lease(nva, len, 0);
+        if (blk) want = VMS_ERR_BUSY;
+    }
+    if (!want && fm_any(&fz_m, to, to + len)) want = VMS_ERR_EXIST;
+    if (!want) {
+        /* Keep the model small: a 1 GiB page moved by 4 KiB is 2^18 leaves. */
+        k = fm_move_plan(&fz_m, from, from + len, to, FZ_MAX_PLAN);
+        if (k >= FZ_MAX_PLAN) {
+            fz_st_move_skip++;
+            return;
+        }
+    }
+    if (fz_trace)
+        fprintf(stderr, "  move %#llx -> %#llx len %#llx%s%s: expect %s (%zu new leaves)\n",
+                (unsigned long long)va, (unsigned long long)nva, (unsigned long long)len,
+                via_owner ? " via owner" : "", fail ? " fail armed" : "", vms_err_name(want), k);
+    if (fail) fz_s.arena.fail_after = 1 + (how >> 4);
+    if (fail || want) before = fz_digest();
+    gone0 = fz_gone;
+    if (via_owner) {
+        fz_st_move_owner++;
+        rc = vms_owner_move(&fz_o, va, nva, len, &got_blk);
+    } else {
+        rc = vms_space_move(&fz_s, va, nva, len);
+    }
+    fz_s.arena.fail_after = 0;
+    FZ_EQ(fz_gone, gone0, "frames handed back by a move");
+    if (fail && rc == VMS_ERR_NOMEM && !want) {
+        fz_st_move_nomem++;
+        FZ_EQ(fz_digest(), before, "digest after move VMS_ERR_NOMEM");
+        return;
+    }
+    FZ_ERR(rc, want, "move");
+    fz_st_move[-rc]++;
+    if (via_owner) {
+        if (rc == VMS_ERR_BUSY)
+            FZ_EQ(got_blk.id, blk->h.id, "move blocker");
+        else
+            FZ_EQ(got_blk.id, 0, "move blocker when not busy");
+    }
+    if (rc) {
+        FZ_EQ(fz_digest(), before, "digest after a refused move");
+        return;
+    }
+    if (fm_any(&fz_m, from, from + len)) fz_st_move_moved++;
+    fm_move(&fz_m, from, from + len, to, k);
+}
+
+/* Collapse [va, va + len): the model's alike runs become huge leaves, the byte count as the
+ * model says; with the space active, every present collapsed block flushed (the SDM leaves
+ * undefined which of two cached page sizes a CPU uses). It never allocates, so an armed
+ * failure must not matter; an error changes nothing. */
+static void fz_op_collapse(bool fail) {
+    static const uint32_t bad[4] = {VMS_MAP_MAX_4K, VMS_MAP_REPLACE, 0x100,
+                                    VMS_MAP_MAX_2M | VMS_MAP_MAX_4K};
+    uint64_t va = fz_va(), len = fz_len(), got = 7, done = 0, before = 0;
+    unsigned b = fz_u8(), i;
+    uint32_t flags = (b & 2) ? VMS_MAP_MAX_2M : 0;
+    bool via_owner = fz_have_owner && ((b & 1) || fz_any_lease(va, len));
+    bool active = fz_s.active_cpus != 0;
+    int want = fz_range_err(va, len), rc;
+    fz_lease_t *blk = NULL;
+    vms_lease_t got_blk = {12345};
+    if ((b & 0x0c) == 0x0c) flags = bad[(b >> 4) & 3];
+    if (!want) {
+        fz_snap(fm_lin(va), fm_lin(va) + len);
+        fz_point_range(fm_lin(va), fm_lin(va) + len);
+    } else {
+        fz_point(va);
+    }
+    /* The owner: the arguments (range, flags), then the leases. */
+    if (!want && (flags & ~(uint32_t)VMS_MAP_MAX_2M)) want = VMS_ERR_FLAGS;
+    if (!want && via_owner && (blk = fz_first_lease(va, len, 0)) != NULL) want = VMS_ERR_BUSY;
+    if (fz_trace)
+        fprintf(stderr, "  collapse %#llx len %#llx flags %#x%s%s: expect %s\n",
+                (unsigned long long)va, (unsigned long long)len, flags,
+                via_owner ? " via owner" : "", active ? " active" : "", vms_err_name(want));
+    if (want) before = fz_digest();
+    if (fail) fz_s.arena.fail_after = 1 + (b >> 6);
+    if (via_owner) {
+        fz_st_col_owner++;
+        rc = vms_owner_collapse(&fz_o, va, len, flags, &got, &got_blk);
+    } else {
+        rc = vms_space_collapse(&fz_s, va, len, flags, &got);
+    }
+    fz_s.arena.fail_after = 0;
+    FZ_ERR(rc, want, "collapse");
+    fz_st_col[-rc]++;
+    if (via_owner) {
+        if (rc == VMS_ERR_BUSY)
+            FZ_EQ(got_blk.id, blk->h.id, "collapse blocker");
+        else
+            FZ_EQ(got_blk.id, 0, "collapse blocker when not busy");
+    }
+    if (rc) {
+        FZ_EQ(got, 0, "collapsed bytes on an error");
+        FZ_EQ(fz_digest(), before, "digest after a refused collapse");
+        return;
+    }
+    done = fm_collapse(&fz_m, fm_lin(va), fm_lin(va) + len, (flags & VMS_MAP_MAX_2M) != 0, active);
+    FZ_EQ(got, done, "collapsed bytes");
+    if (done) fz_st_col_made++;
+    for (i = 0; i < fz_nmade; i++) {
+        const uint64_t a = fz_made[i].lin, sz = fz_made[i].size;
+        const bool global = (fz_made[i].prop & VMS_GLOBAL) != 0;
+        if (sz == 0x200000)
+            fz_st_col_2m++;
+        else
+            fz_st_col_1g++;
+        if (active && (fz_made[i].prop & VMS_W)) fz_st_col_active_w++;
+        if (!active || !(fz_made[i].prop & VMS_R)) continue;
+        FZ_CHECK(fz_flushed(a, 0x1000, global) && fz_flushed(a + sz - 0x1000, 0x1000, global),
+                 "collapsed block at %#llx (+%#llx) not flushed%s",
+                 (unsigned long long)fm_canon(a), (unsigned long long)sz,
+                 global ? " (global)" : "");
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
  * The cursor. */
 
 /* After a cursor call that may have changed [c0, c0 + len) (clipped to the cursor's end). */
@@ -2164,6 +2480,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (trace < 0) {
         fz_check_error_names();
         trace = getenv("FZ_TRACE") != NULL;
+        if (getenv("FZ_STATS")) atexit(fz_print_stats);
     }
     fz_trace = trace;
     fz_in = data;
@@ -2241,7 +2558,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         }
         case 14: { /* enumeration stopped early returns the callback's value */
-            unsigned stop = fz_u8() % 8, seen = 0;
+            unsigned stop, seen = 0;
+            if ((op >> 4) & 3) { /* move (bits 4-5: 1 or 3), collapse (2) */
+                if (((op >> 4) & 3) == 2)
+                    fz_op_collapse(fail);
+                else
+                    fz_op_move(fail);
+                break;
+            }
+            stop = fz_u8() % 8;
             fz_stop_after = stop + 1;
             FZ_EQ(vms_space_enumerate(&fz_s, fz_stop_fn, &seen), stop < fz_m.n ? 42 : 0,
                   "enumerate early stop");

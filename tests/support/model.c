@@ -2,7 +2,9 @@
  * page size). It implements the documented semantics directly: a range map uses the largest
  * page that VA, PA and the remaining length allow; unmap and protect split a huge page that
  * the range covers in part (1 GiB into 2 MiB pages, then the 2 MiB page that still straddles
- * the edge into 4 KiB pages). */
+ * the edge into 4 KiB pages); a move takes each leaf's part in range to the new address as
+ * pages no larger than it was; a collapse folds 512 alike leaves with contiguous, aligned
+ * frames into one of the next size. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +191,94 @@ uint64_t vt_model_harvest(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t b
         if (clear && f->va >= va && f_last <= last) f->prop &= ~bits;
     }
     return found;
+}
+
+int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len) {
+    typedef struct piece_s {
+        uint64_t va, pa, len; /* where it goes, its first frame, its length */
+        uint32_t cap;         /* no page larger than the leaf it comes from */
+        vms_prop_t prop;
+    } piece_t;
+    const uint64_t last = old_va + (len - 1), new_last = new_va + (len - 1);
+    size_t lo = vt_model_lower(m, old_va), hi = vt__upper(m, last), k = 0;
+    piece_t *p;
+    if (old_va <= new_last && new_va <= last) return VMS_ERR_OVERLAP;
+    if (vt_model_any(m, new_va, len)) return VMS_ERR_EXIST;
+    if (lo >= hi) return VMS_OK;
+    /* The part of each leaf inside the range, taken before unmap splits the cut ones. */
+    p = (piece_t *)malloc((hi - lo) * sizeof *p);
+    if (!p) abort();
+    for (size_t i = lo; i < hi; i++, k++) {
+        const vt_leaf_t *f = &m->v[i];
+        uint64_t a = f->va > old_va ? f->va : old_va;
+        uint64_t z = f->va + (f->size - 1) < last ? f->va + (f->size - 1) : last;
+        p[k].va = a - old_va + new_va;
+        p[k].pa = f->pa + (a - f->va);
+        p[k].len = z - a + 1;
+        p[k].cap = f->size == VT_SZ_4K ? VMS_MAP_MAX_4K : f->size == VT_SZ_2M ? VMS_MAP_MAX_2M : 0;
+        p[k].prop = f->prop;
+    }
+    (void)vt_model_unmap(m, old_va, len);
+    for (size_t i = 0; i < k; i++)
+        if (vt_model_map(m, p[i].va, p[i].pa, p[i].len, p[i].prop, p[i].cap) != VMS_OK)
+            abort(); /* the new range was checked empty */
+    free(p);
+    return VMS_OK;
+}
+
+/* If the leaves from index i are 512 alike leaves of `size` starting at va, with contiguous
+ * frames from one aligned to 512 * size: the leaf they make (A/D the union), in *out. */
+static bool vt__alike(const vt_model_t *m, size_t i, uint64_t va, uint64_t size, bool active,
+                      vt_leaf_t *out) {
+    const vms_prop_t ad = VMS_ACCESSED | VMS_DIRTY;
+    const vt_leaf_t *f = &m->v[i];
+    vms_prop_t any = 0;
+    if (i + 512 > m->n || f->va != va || f->size != size || (f->pa & (512 * size - 1)) != 0)
+        return false;
+    for (size_t j = 0; j < 512; j++) {
+        if (f[j].va != va + j * size || f[j].size != size || f[j].pa != f->pa + j * size ||
+            (f[j].prop & ~ad) != (f->prop & ~ad))
+            return false;
+        any |= f[j].prop;
+    }
+    out->va = va;
+    out->pa = f->pa;
+    out->size = 512 * size;
+    out->prop = (f->prop & ~ad) | (any & ad);
+    if (active && (out->prop & VMS_W)) out->prop |= ad;
+    return true;
+}
+
+/* Collapse the block of 512 * size at va if it is alike; returns its bytes or 0. */
+static uint64_t vt__collapse_block(vt_model_t *m, uint64_t va, uint64_t size, bool active) {
+    size_t i = vt_model_lower(m, va);
+    vt_leaf_t big;
+    if (!vt__alike(m, i, va, size, active, &big)) return 0;
+    vt__splice(m, i, i + 512, &big, 1);
+    return big.size;
+}
+
+uint64_t vt_model_collapse(vt_model_t *m, uint64_t va, uint64_t len, uint32_t flags,
+                           bool active) {
+    uint64_t done = 0, b;
+    if (len < VT_SZ_2M) return 0;
+    /* Blocks b wholly inside: b >= va and b - va <= len - size (no sum can wrap). */
+    b = (va + (VT_SZ_2M - 1)) & ~(VT_SZ_2M - 1);
+    while (b >= va && b - va <= len - VT_SZ_2M) {
+        if (!(flags & VMS_MAP_MAX_2M) && b % VT_SZ_1G == 0 && len >= VT_SZ_1G &&
+            b - va <= len - VT_SZ_1G) {
+            uint64_t d2 = 0, d1;
+            for (uint64_t o = 0; o < VT_SZ_1G; o += VT_SZ_2M)
+                d2 += vt__collapse_block(m, b + o, VT_SZ_4K, active);
+            d1 = vt__collapse_block(m, b, VT_SZ_2M, active);
+            done += d1 ? d1 : d2;
+            b += VT_SZ_1G;
+        } else {
+            done += vt__collapse_block(m, b, VT_SZ_4K, active);
+            b += VT_SZ_2M;
+        }
+    }
+    return done;
 }
 
 uint64_t vt_model_table_pages(const vt_model_t *m, int levels) {

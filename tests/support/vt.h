@@ -111,6 +111,23 @@ void vt_model_protect_fn(vt_model_t *m, uint64_t va, uint64_t len, vms_protect_f
  * (if not NULL; bit i for va + i * 4 KiB); with clear, leaves wholly inside lose the bits. */
 uint64_t vt_model_harvest(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t bits, bool clear,
                           uint64_t *bitmap);
+/* Move (mremap) [old_va, old_va + len) to new_va: every leaf of the range (huge ones cut at
+ * its edges, as by unmap, their outside parts left mapped) moves by new_va - old_va with its
+ * frame offset and property (A/D kept), as pages no larger than the leaf it came from, the
+ * largest that the new address, the frame and the remaining length allow. Ranges must be
+ * valid. Returns VMS_OK, VMS_ERR_OVERLAP (the ranges overlap) or VMS_ERR_EXIST (something
+ * is mapped in the new range); on an error nothing changes. */
+int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len);
+/* Collapse [va, va + len) (a valid range; flags 0 or VMS_MAP_MAX_2M): every 2 MiB-aligned
+ * block wholly inside that is 512 leaves of 4 KiB, alike in property outside A/D, with
+ * contiguous frames from a 2 MiB-aligned one, becomes one 2 MiB leaf whose A/D are the
+ * union of theirs; then, without VMS_MAP_MAX_2M, every 1 GiB-aligned block wholly inside
+ * made of 512 such 2 MiB leaves (new or old) from a 1 GiB-aligned frame becomes one 1 GiB
+ * leaf. With `active` (the space runs on a CPU) a new writable leaf gets both A and D.
+ * Returns the bytes held by new huge leaves (a new 2 MiB leaf folded into a new 1 GiB one
+ * counted once, as part of it). */
+uint64_t vt_model_collapse(vt_model_t *m, uint64_t va, uint64_t len, uint32_t flags,
+                           bool active);
 /* The leaf holding va, or NULL. */
 const vt_leaf_t *vt_model_find(const vt_model_t *m, uint64_t va);
 bool vt_model_any(const vt_model_t *m, uint64_t va, uint64_t len);
