@@ -726,11 +726,15 @@ typedef struct vms_stats_s {
 
 /* Map flags. By default a range map uses the largest page that VA, PA and the remaining
  * length allow; VMS_MAP_MAX_4K / VMS_MAP_MAX_2M cap it. VMS_MAP_REPLACE overwrites existing
- * mappings (splitting huge pages at the edges) instead of failing with VMS_ERR_EXIST. */
+ * mappings (splitting huge pages at the edges) instead of failing with VMS_ERR_EXIST.
+ * VMS_MAP_COLLAPSE then collapses, as vms_space_collapse does, the 1 GiB blocks the range
+ * touches (2 MiB blocks with VMS_MAP_MAX_2M), around the range too: filling a table's last
+ * hole is what makes it uniform. With VMS_MAP_MAX_4K it is VMS_ERR_FLAGS. */
 #define VMS_MAP_REPLACE 0x1u
 #define VMS_MAP_MAX_4K 0x2u
 #define VMS_MAP_MAX_2M 0x4u
-#define VMS_MAP_FLAGS_MASK 0x7u
+#define VMS_MAP_COLLAPSE 0x8u
+#define VMS_MAP_FLAGS_MASK 0xfu
 
 /* Create an empty space (only a root table). desc may be NULL (all defaults).
  * @return VMS_OK, VMS_ERR_LEVELS, VMS_ERR_ARG (a provider without alloc/free hooks or
@@ -826,7 +830,9 @@ VMS_NODISCARD VMS_API int vms_space_clone(vms_space_t *dst, vms_space_t *src, ui
  * not copied; the rest moves entry by entry, huge pages becoming smaller ones where the new
  * address is not aligned for them. One flush batch covers the old range. The frames stay
  * mapped, so the frames hook hears nothing. The new range must map nothing. All or nothing:
- * on any error the space is as it was.
+ * on any error the space is as it was. In a space active on a CPU, writable pages moved
+ * entry by entry get A and D set (the CPU may mark the old entries until the flush), as
+ * collapse does; relinked tables and huge pages carry the bits the CPU sets.
  * @return VMS_OK, the range errors of vms_space_unmap for either range, VMS_ERR_OVERLAP,
  *         VMS_ERR_EXIST (the new range maps something), VMS_ERR_NOMEM. */
 VMS_NODISCARD VMS_API int vms_space_move(vms_space_t *s, uint64_t old_va, uint64_t new_va,
@@ -2419,6 +2425,7 @@ VMS__PRIVATE int vms__check_map_args(const vms_space_t *s, uint64_t pa, uint64_t
     int err = vms__check_pa(s, pa, len);
     if (err) return err;
     if (flags & ~VMS_MAP_FLAGS_MASK) return VMS_ERR_FLAGS;
+    if ((flags & VMS_MAP_COLLAPSE) && (flags & VMS_MAP_MAX_4K)) return VMS_ERR_FLAGS;
     return vms_prop_check(prop);
 }
 
@@ -2448,6 +2455,8 @@ VMS__PRIVATE VMS_ALWAYS_INLINE bool vms__map_leaf_fast(vms_cursor_t *c, uint64_t
     return true;
 }
 
+VMS__PRIVATE void vms__collapse_after_map(vms_cursor_t *c, uint64_t from, uint32_t flags);
+
 VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms_prop_t prop,
                                  uint32_t flags) {
     int err, L = vms__max_level(flags);
@@ -2459,9 +2468,13 @@ VMS_API int vms_cursor_map_range(vms_cursor_t *c, uint64_t pa, uint64_t len, vms
     vms__cursor_sync(c);
     /* A range that is one page of the largest size it allows (a fault handler's map). */
     L = vms__fit_level(c->va, pa, len, L);
-    if (len == VMS__SIZE(L) && vms__map_leaf_fast(c, pa, L, prop)) return VMS_OK;
-    err = vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
-    VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : len), c->va + (err ? len : 0));
+    if (len == VMS__SIZE(L) && vms__map_leaf_fast(c, pa, L, prop)) {
+        err = VMS_OK;
+    } else {
+        err = vms__map(c, pa, len, prop, vms__max_level(flags), (flags & VMS_MAP_REPLACE) != 0);
+        VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : len), c->va + (err ? len : 0));
+    }
+    if (!err && (flags & VMS_MAP_COLLAPSE)) vms__collapse_after_map(c, c->va - len, flags);
     return err;
 }
 
@@ -2475,9 +2488,13 @@ VMS_API int vms__cursor_map_slow(vms_cursor_t *c, uint64_t pa, uint64_t size, vm
     if (err) return err;
     /* Fast path: the table is on the path and the slot is empty. */
     vms__cursor_sync(c);
-    if (vms__map_leaf_fast(c, pa, L, prop)) return VMS_OK;
-    err = vms__map(c, pa, size, prop, L, (flags & VMS_MAP_REPLACE) != 0);
-    VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : size), c->va + (err ? size : 0));
+    if (vms__map_leaf_fast(c, pa, L, prop)) {
+        err = VMS_OK;
+    } else {
+        err = vms__map(c, pa, size, prop, L, (flags & VMS_MAP_REPLACE) != 0);
+        VMS__CHECK_SPAN(c->space, c->va - (err ? 0 : size), c->va + (err ? size : 0));
+    }
+    if (!err && (flags & VMS_MAP_COLLAPSE)) vms__collapse_after_map(c, c->va - size, flags);
     return err;
 }
 
@@ -3131,6 +3148,8 @@ VMS__PRIVATE int vms__copy_runs(vms_cursor_t *cd, vms_cursor_t *cs, uint64_t end
     while (vms__next_run(cs, end, clone ? VMS_PTE_A | VMS_PTE_D : 0, &va, &pa, &n, &e0, &l)) {
         vms_prop_t p = vms_pte_prop(e0, l);
         if (cow && (p & VMS_W)) p = (p & ~(vms_prop_t)VMS_W) | VMS_COW;
+        /* A CPU may still mark the old entries, which a move then drops: as collapse does. */
+        if (!clone && cs->space->active_cpus && (p & VMS_W)) p |= VMS_ACCESSED | VMS_DIRTY;
         vms__move(cd, va + delta);
         err = vms__map(cd, pa, n, p, l, false);
         if (err) return err;
@@ -3241,7 +3260,9 @@ VMS__PRIVATE uint64_t vms__move_piece(vms_cursor_t *cs, uint64_t end, int lmax, 
 
 /* Relink the entry at cs->va, level l, to the same slot delta bytes on: the destination's
  * tables above it come zeroed from r. Nothing is copied; the source's table loses an entry
- * (and is freed after the flush if that was its last). */
+ * (freed by vms__prune_range if that was its last: a free here could take a table that a
+ * later relink's destination was counted to find). A huge page is taken out first, so that
+ * a CPU's late A/D lands nowhere but in the value moved; a table moves with its entries. */
 VMS__PRIVATE void vms__relink(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t delta, int l,
                               vms__reserve_t *r) {
     vms_space_t *s = cs->space;
@@ -3261,13 +3282,38 @@ VMS__PRIVATE void vms__relink(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t delta
     }
     dt = cd->path[l];
     e = vms__pte_get(&st[vms_addr_index(va, l)]);
-    vms__pte_set(&dt[vms_addr_index(d, l)], e);
+    if (vms_pte_is_leaf(e, l)) {
+        e = vms__leaf_swap(s, &st[vms_addr_index(va, l)], 0);
+        vms__pte_set(&dt[vms_addr_index(d, l)], e);
+    } else {
+        vms__pte_set(&dt[vms_addr_index(d, l)], e); /* readers always find the table */
+        vms__pte_set(&st[vms_addr_index(va, l)], 0);
+    }
     vms__meta(s, dt)->children++;
-    vms__pte_set(&st[vms_addr_index(va, l)], 0);
     vms__meta(s, st)->children--;
     /* A table may hold global leaves: flush as if it did. */
     vms__flush_record(cs, va, VMS__SIZE(l), vms_pte_is_leaf(e, l) ? vms_pte_global(e) : true);
-    vms__prune(cs, l);
+}
+
+/* Free the tables that relinks emptied in [start, end), which maps nothing now: each descent
+ * stops at an unused entry, and an empty table there goes with the parents it empties. */
+VMS__PRIVATE void vms__prune_range(vms_cursor_t *c, uint64_t start, uint64_t end) {
+    vms_space_t *s = c->space;
+    uint64_t va = start, next;
+    vms__cursor_sync(c);
+    while (va < end) {
+        int l;
+        vms__move(c, va);
+        (void)vms__descend(c, 1);
+        l = c->level;
+        if (l < s->levels && vms__meta(s, c->path[l])->children == 0) {
+            vms__prune(c, l);
+            continue; /* again from va: the parent's entry is clear now */
+        }
+        next = (va & ~(VMS__SIZE(l) - 1u)) + VMS__SIZE(l);
+        if (next <= va) break; /* the top of the address space */
+        va = next;
+    }
 }
 
 /* Move [cs->va, +len) to cd->va (same space, ranges apart, the new one checked empty here).
@@ -3326,6 +3372,7 @@ VMS__PRIVATE int vms__move_range(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t le
     vms__cursor_sync(cs);
     vms__move(cs, start);
     vms__change_apply(cs, &u, &r, NULL);
+    if (relinks) vms__prune_range(cs, start, end);
     VMS_ASSERT(!r.zero_head && !r.raw_head); /* the counts were exact */
     vms__generation_bump(s);
     VMS__CHECK_SPAN(s, start, end);
@@ -3406,33 +3453,48 @@ VMS__PRIVATE uint64_t vms__collapse_level(vms_cursor_t *c, uint64_t from, uint64
     return done;
 }
 
+/* Collapse [start, end) through c (flags: VMS_MAP_MAX_2M or not); returns the bytes held by
+ * new huge leaves. */
+VMS__PRIVATE uint64_t vms__collapse_range(vms_cursor_t *c, uint64_t start, uint64_t end,
+                                          uint32_t flags) {
+    uint64_t g0 = (start + VMS_PAGE_1G - 1u) & ~(VMS_PAGE_1G - 1u), g1, g, done;
+    g1 = end & ~(VMS_PAGE_1G - 1u);
+    if ((flags & VMS_MAP_MAX_2M) || g0 >= g1) g0 = g1 = end;
+    done = vms__collapse_level(c, start, g0, 1) + vms__collapse_level(c, g1, end, 1);
+    /* Whole GiBs: their 2 MiB blocks first, then the GiB; the new 2 MiB leaves a 1 GiB one
+     * takes in are no longer leaves. */
+    for (g = g0; g < g1; g += VMS_PAGE_1G) {
+        uint64_t d2 = vms__collapse_level(c, g, g + VMS_PAGE_1G, 1);
+        uint64_t d1 = vms__collapse_level(c, g, g + VMS_PAGE_1G, 2);
+        done += d1 ? d1 : d2;
+    }
+    if (done) vms__generation_bump(c->space);
+    VMS__CHECK_SPAN(c->space, start, end);
+    return done;
+}
+
 VMS_API int vms_space_collapse(vms_space_t *s, uint64_t va, uint64_t len, uint32_t flags,
                                uint64_t *collapsed) {
     vms_cursor_t c;
-    uint64_t start, end, g0, g1, g, done = 0;
+    uint64_t start, done;
     int err = vms_space_check_range(s, va, len);
     if (collapsed) *collapsed = 0;
     if (err) return err;
     if (flags & ~(uint32_t)VMS_MAP_MAX_2M) return VMS_ERR_FLAGS;
     start = vms__lin(s, va);
-    end = start + len;
-    g0 = (start + VMS_PAGE_1G - 1u) & ~(VMS_PAGE_1G - 1u);
-    g1 = end & ~(VMS_PAGE_1G - 1u);
-    if ((flags & VMS_MAP_MAX_2M) || g0 >= g1) g0 = g1 = end;
-    (void)vms__cursor_begin(&c, s, start, end, false);
-    done = vms__collapse_level(&c, start, g0, 1) + vms__collapse_level(&c, g1, end, 1);
-    /* Whole GiBs: their 2 MiB blocks first, then the GiB; the new 2 MiB leaves a 1 GiB one
-     * takes in are no longer leaves. */
-    for (g = g0; g < g1; g += VMS_PAGE_1G) {
-        uint64_t d2 = vms__collapse_level(&c, g, g + VMS_PAGE_1G, 1);
-        uint64_t d1 = vms__collapse_level(&c, g, g + VMS_PAGE_1G, 2);
-        done += d1 ? d1 : d2;
-    }
-    if (done) vms__generation_bump(s);
-    VMS__CHECK_SPAN(s, start, end);
+    (void)vms__cursor_begin(&c, s, start, start + len, false);
+    done = vms__collapse_range(&c, start, start + len, flags);
     vms_cursor_close(&c);
     if (collapsed) *collapsed = done;
     return VMS_OK;
+}
+
+/* VMS_MAP_COLLAPSE after a map of [from, c->va): collapse the blocks the range touches, then
+ * put the cursor back at the range's end. */
+VMS__PRIVATE void vms__collapse_after_map(vms_cursor_t *c, uint64_t from, uint32_t flags) {
+    const uint64_t b = (flags & VMS_MAP_MAX_2M) ? VMS_PAGE_2M : VMS_PAGE_1G, end = c->va;
+    (void)vms__collapse_range(c, from & ~(b - 1u), (end + b - 1u) & ~(b - 1u), flags);
+    vms__move(c, end);
 }
 
 /* >>impl-space */
@@ -3534,7 +3596,7 @@ VMS_API int vms_space_map(vms_space_t *s, uint64_t va, uint64_t pa, uint64_t len
     vms__space_lock(s);
     /* One page into an empty slot under tables that exist, as a fault handler maps: a
      * descent from the root and a store. Nothing to flush, so no cursor. */
-    if (!(flags & VMS_MAP_REPLACE)) {
+    if (!(flags & (VMS_MAP_REPLACE | VMS_MAP_COLLAPSE))) {
         uint64_t lin = vms__lin(s, va), *t = vms__tbl(s, s->root_pa);
         int L = vms_page_level(len), l = s->levels; /* what vms__fit_level picks for one page */
         if (L && L <= vms__max_level(flags) && !((lin | pa) & (len - 1u)) &&

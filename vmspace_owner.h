@@ -360,7 +360,8 @@ VMS_NODISCARD VMS_OWNER_API int vms_lease_write(vms_owner_t *o, vms_lease_t l, u
                                                 const void *src, uint64_t len);
 
 /* vms_space_map through the owner: with VMS_MAP_REPLACE it refuses to replace memory under a
- * live lease. @return VMS_ERR_BUSY (*blocker = the first lease in the way, blocker may be
+ * live lease; with VMS_MAP_COLLAPSE, to map where a live lease lies in a block the collapse
+ * would reach. @return VMS_ERR_BUSY (*blocker = the first lease in the way, blocker may be
  *         NULL) or what vms_space_map returns. */
 VMS_NODISCARD VMS_OWNER_API int vms_owner_map(vms_owner_t *o, uint64_t va, uint64_t pa,
                                               uint64_t len, vms_prop_t prop, uint32_t flags,
@@ -1451,8 +1452,14 @@ VMS__PRIVATE int vms__owner_map_locked(vms_owner_t *o, uint64_t va, uint64_t pa,
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
     if (err) return err;
     /* Without REPLACE, mapping over anything mapped fails with EXIST, so only a replace can
-     * pull memory from under a lease. */
-    if (flags & VMS_MAP_REPLACE) {
+     * pull memory from under a lease; a collapse frees tables of the blocks around. */
+    if (flags & VMS_MAP_COLLAPSE) {
+        const uint64_t b = (flags & VMS_MAP_MAX_2M) ? VMS_PAGE_2M : VMS_PAGE_1G;
+        const uint64_t lo = vms__lin(o->space, va) & ~(b - 1u);
+        const uint64_t hi = (vms__lin(o->space, va) + len + b - 1u) & ~(b - 1u);
+        err = vms__guard(o, vms__canon(o->space, lo), hi - lo, blocker);
+        if (err) return err;
+    } else if (flags & VMS_MAP_REPLACE) {
         err = vms__guard(o, va, len, blocker);
         if (err) return err;
     }

@@ -70,7 +70,9 @@ ParameterizedTestParameters(badinput, each) {
         {"map: cache policy 15", 4, MAP, 0x10000, 0, K4, VMS_R | VMS_CACHE_PAT(15), 0,
          VMS_ERR_CACHE},
         {"map: cache policy 7", 4, MAP, 0x10000, 0, K4, VMS_R | VMS_CACHE_PAT(7), 0, VMS_OK},
-        {"map: unknown map flag 0x8", 4, MAP, 0x10000, 0, K4, VMS_R, 0x8, VMS_ERR_FLAGS},
+        {"map: unknown map flag 0x10", 4, MAP, 0x10000, 0, K4, VMS_R, 0x10, VMS_ERR_FLAGS},
+        {"map: collapse with a 4K cap", 4, MAP, 0x10000, 0, K4, VMS_R,
+         VMS_MAP_COLLAPSE | VMS_MAP_MAX_4K, VMS_ERR_FLAGS},
         {"map: unknown map flag bit 31", 4, MAP, 0x10000, 0, K4, VMS_R, 0x80000000u, VMS_ERR_FLAGS},
         {"map: over a mapping", 4, MAP, G1 + M2, 0, K4, VMS_R, 0, VMS_ERR_EXIST},
         /* unmap */

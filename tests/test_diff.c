@@ -421,6 +421,7 @@ static void one_step(diff_t *d) {
             flags |= VMS_MAP_MAX_2M;
         else if (k < 5 && len <= 4 * M2)
             flags |= VMS_MAP_MAX_4K;
+        if (!(flags & VMS_MAP_MAX_4K) && rnd(d, 8) == 0) flags |= VMS_MAP_COLLAPSE;
         logop(d, "%llu map va %#llx pa %#llx len %#llx prop %#x flags %#x", va, pa, len, p, flags);
         {
             uint64_t before = model_total(&d->m);
@@ -559,7 +560,7 @@ static void one_step(diff_t *d) {
         bool clear = apart && rnd(d, 2) != 0;
         logop(d, "%llu move va %#llx to %#llx len %#llx clear %u%.0u", va, nva, len, clear, 0);
         if (clear) unmap_both(d, nva, len);
-        want = vt_model_move(&d->m, va, nva, len);
+        want = vt_model_move(&d->m, va, nva, len, false);
         rc = vms_space_move(&d->s, va, nva, len);
         if (rc != want)
             DIFF_FAIL(d, "step %llu: move %#llx -> %#llx len %#llx returned %s, model %s",

@@ -84,7 +84,7 @@ static int move_checked(vms_space_t *s, uint64_t old_va, uint64_t new_va, uint64
         char what[128];
         snprintf(what, sizeof what, "move %#llx -> %#llx len %#llx", VT_ULL(old_va),
                  VT_ULL(new_va), VT_ULL(len));
-        cr_assert(eq(int, vt_model_move(&m, old_va, new_va, len), VMS_OK));
+        cr_assert(eq(int, vt_model_move(&m, old_va, new_va, len, s->active_cpus != 0), VMS_OK));
         expect_model(s, &m, what);
     }
     vt_model_free(&m);
@@ -488,7 +488,7 @@ Test(move, random_moves_match_the_model) {
         cr_expect(eq(int, rc, want), "%s: got %s, want %s", what, vms_err_name(rc),
                   vms_err_name(want));
         if (rc == VMS_OK && want == VMS_OK) {
-            cr_assert(eq(int, vt_model_move(&m, old_va, new_va, len), VMS_OK));
+            cr_assert(eq(int, vt_model_move(&m, old_va, new_va, len, false), VMS_OK));
             expect_model(&s, &m, what);
             moved++;
         } else if (rc != VMS_OK) {
@@ -565,7 +565,7 @@ static void oom_run(const oom_case_t *c) {
               c->name);
     const uint64_t ref_allocs = fb.allocs - allocs0;
     model_of(&a, &m);
-    cr_assert(eq(int, vt_model_move(&m, c->old_va, c->new_va, c->len), VMS_OK));
+    cr_assert(eq(int, vt_model_move(&m, c->old_va, c->new_va, c->len, false), VMS_OK));
     expect_model(&b, &m, c->name);
 
     const uint64_t d0 = vt_digest(&a), frames0 = fa.arena.frames_in_use;
@@ -722,8 +722,10 @@ Test(move_hooks, moves_hand_back_nothing_and_flush_the_old_range) {
         cr_expect(batch_covers(&hk.last, moves[i].old_va), "move %zu: old range not flushed", i);
         cr_expect(eq(u64, vt_mapped_total(&sp), total));
     }
+    /* Copied entry by entry in an active space: a writable page gains D (a CPU could have
+     * marked the old entry until the flush). */
     vt_expect_page(&sp, 7 * G1 + 4 * M2 + K4, 7 * G1 + 4 * M2 + K4, 0x1000000, K4,
-                   VMS_RW | VMS_ACCESSED);
+                   VMS_RW | VMS_ACCESSED | VMS_DIRTY);
     vt_expect_page(&sp, 5 * G1 + 77, 5 * G1, 2 * G1, G1, VMS_RW | VMS_GLOBAL);
     /* The hook is live: an unmap hands the frames back. */
     cr_assert(eq(int, vms_space_unmap(&sp, 0, 16 * G1), VMS_OK));
@@ -1252,4 +1254,92 @@ Test(move_concurrent, same_results_as_a_plain_space) {
     vt_expect_wellformed(&plain);
     cr_assert(eq(int, vms_space_destroy(&conc), VMS_OK));
     vms_space_destroy(&plain);
+}
+
+/* ---- VMS_MAP_COLLAPSE: a map that makes its blocks uniform collapses them ---- */
+
+TestSuite(map_collapse, .init = setup4, .fini = teardown);
+
+Test(map_collapse, filling_the_last_hole_makes_a_2m_page) {
+    const uint64_t VA = 0x400000, PA = 0x10000000, HOLE = 300 * K4;
+    cr_assert(eq(int, vms_space_map(&sp, VA, PA, HOLE, VMS_RW, VMS_MAP_MAX_4K), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, VA + HOLE + K4, PA + HOLE + K4, M2 - HOLE - K4, VMS_RW,
+                                    VMS_MAP_MAX_4K),
+                 VMS_OK));
+    const uint64_t t0 = vt_table_pages(&sp);
+    vt_model_t m;
+    model_of(&sp, &m);
+    cr_assert(eq(int, vt_model_map(&m, VA + HOLE, PA + HOLE, K4, VMS_RW, VMS_MAP_COLLAPSE),
+                 VMS_OK));
+    cr_expect(eq(int, vms_space_map(&sp, VA + HOLE, PA + HOLE, K4, VMS_RW, VMS_MAP_COLLAPSE),
+                 VMS_OK));
+    expect_model(&sp, &m, "map the hole with VMS_MAP_COLLAPSE");
+    vt_model_free(&m);
+    vt_expect_page(&sp, VA + 5, VA, PA, M2, VMS_RW);
+    cr_expect(eq(u64, vt_table_pages(&sp), t0 - 1), "the page table was not freed");
+}
+
+Test(map_collapse, a_different_page_keeps_the_table) {
+    const uint64_t VA = 0x400000, PA = 0x10000000;
+    cr_assert(eq(int, vms_space_map(&sp, VA, PA, M2 - K4, VMS_RW, VMS_MAP_MAX_4K), VMS_OK));
+    cr_expect(eq(int, vms_space_map(&sp, VA + M2 - K4, PA + M2 - K4, K4, VMS_R,
+                                    VMS_MAP_COLLAPSE | VMS_MAP_MAX_2M),
+                 VMS_OK));
+    vt_expect_page(&sp, VA + M2 - K4, VA + M2 - K4, PA + M2 - K4, K4, VMS_R);
+    vt_expect_page(&sp, VA, VA, PA, K4, VMS_RW);
+}
+
+Test(map_collapse, the_last_2m_page_of_a_gib_makes_a_1g_page) {
+    const uint64_t VA = G1, PA = 4 * G1;
+    cr_assert(eq(int, vms_space_map(&sp, VA, PA, G1 - M2, VMS_RW, VMS_MAP_MAX_2M), VMS_OK));
+    /* With the 2 MiB cap only 2 MiB blocks collapse: nothing here. */
+    cr_expect(eq(int, vms_space_map(&sp, VA + G1 - M2, PA + G1 - M2, K4, VMS_RW,
+                                    VMS_MAP_COLLAPSE | VMS_MAP_MAX_2M),
+                 VMS_OK));
+    vt_expect_page(&sp, VA + G1 - M2, VA + G1 - M2, PA + G1 - M2, K4, VMS_RW);
+    cr_expect(eq(int, vms_space_map(&sp, VA + G1 - M2 + K4, PA + G1 - M2 + K4, M2 - K4, VMS_RW,
+                                    VMS_MAP_COLLAPSE),
+                 VMS_OK));
+    vt_expect_page(&sp, VA + 12345, VA, PA, G1, VMS_RW);
+    cr_expect(eq(u64, vt_table_pages(&sp), 2), "the root and one PDPT");
+}
+
+Test(map_collapse, with_a_4k_cap_is_bad_flags) {
+    const uint64_t d0 = vt_digest(&sp);
+    cr_expect(eq(int, vms_space_map(&sp, 0x400000, 0, K4, VMS_RW,
+                                    VMS_MAP_COLLAPSE | VMS_MAP_MAX_4K),
+                 VMS_ERR_FLAGS));
+    cr_expect(eq(u64, vt_digest(&sp), d0));
+}
+
+Test(map_collapse, owner_refuses_a_lease_in_the_block) {
+    ofx_t f;
+    vms_lease_t b, r;
+    ofx_init(&f);
+    cr_assert(eq(int, vms_space_unmap(&f.s, OB + 7 * K4, K4), VMS_OK));
+    r = lease(&f, VMS_LEASE_READ, OB + 100 * K4, K4);
+    b.id = VMS_LEASE_INVALID_ID;
+    cr_expect(eq(int, vms_owner_map(&f.o, OB + 7 * K4, f.data + 7 * K4, K4, VMS_RW,
+                                    VMS_MAP_COLLAPSE | VMS_MAP_MAX_2M, &b),
+                 VMS_ERR_BUSY), "a lease elsewhere in the 2 MiB block");
+    cr_expect(eq(u64, b.id, r.id));
+    vt_expect_unmapped(&f.s, OB + 7 * K4);
+    cr_assert(eq(int, vms_lease_release(&f.o, r), VMS_OK));
+    cr_expect(eq(int, vms_owner_map(&f.o, OB + 7 * K4, f.data + 7 * K4, K4, VMS_RW,
+                                    VMS_MAP_COLLAPSE | VMS_MAP_MAX_2M, &b),
+                 VMS_OK));
+    cr_expect(eq(u64, b.id, VMS_LEASE_INVALID_ID));
+    vt_expect_page(&f.s, OB + 7 * K4, OB, f.data, M2, VMS_RW);
+    ofx_fini(&f);
+}
+
+/* A relink that empties its old tables must not free one that a later relink's new place
+ * lies under (the tables it needs were counted before any relink). */
+Test(move, relinks_into_the_tables_others_emptied) {
+    const uint64_t T1 = 2 * T512G, old_va = T1 - M2;
+    cr_assert(eq(int, vms_space_map(&sp, T1 - M2, 0x200000, K4, VMS_RW, 0), VMS_OK));
+    cr_assert(eq(int, vms_space_map(&sp, T1 + M2, 0x400000, K4, VMS_RW, 0), VMS_OK));
+    cr_expect(eq(int, move_checked(&sp, old_va, old_va - (T512G + M2), 3 * M2), VMS_OK));
+    vt_expect_page(&sp, T1 - T512G, T1 - T512G, 0x400000, K4, VMS_RW);
+    cr_expect(eq(int, move_checked(&sp, T1 - T512G - 3 * M2, T1 - 2 * M2, 4 * M2), VMS_OK));
 }

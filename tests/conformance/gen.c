@@ -157,6 +157,7 @@ static uint32_t rand_map_flags(void) {
     switch (rnd_below(6)) {
     case 0: return VMS_MAP_MAX_4K;
     case 1: return VMS_MAP_MAX_2M;
+    case 2: return one_in(2) ? VMS_MAP_COLLAPSE : VMS_MAP_COLLAPSE | VMS_MAP_MAX_2M;
     default: return 0;
     }
 }

@@ -260,16 +260,23 @@ static void fm_cow(fm_t *m, uint64_t a, uint64_t b) {
  * as pages no larger than it had, the largest the new address, the frame and the rest of the
  * piece allow; the old range is removed as an unmap removes it (the edges split). `nv` gets
  * the new leaves (built first, so that one memmove makes room). Returns how many there are
- * (counted up to FZ_MAX_PLAN-like caps by the caller: see fz_op_move). */
+ * (counted up to FZ_MAX_PLAN-like caps by the caller: see fz_op_move). In an active space a
+ * writable leaf copied entry by entry (not relinked: its 2 MiB block, or the huge page itself,
+ * is not wholly inside at a distance that keeps it aligned) gains A and D. */
 static fm_leaf_t *fm_mv;
 static size_t fm_mv_cap;
-static size_t fm_move_plan(const fm_t *m, uint64_t a, uint64_t b, uint64_t to, size_t cap) {
+static size_t fm_move_plan(const fm_t *m, uint64_t a, uint64_t b, uint64_t to, size_t cap,
+                           bool active) {
     size_t i, k = 0;
     for (i = fm_lower(m, a); i < m->n && m->v[i].lin < b && k < cap; i++) {
         const fm_leaf_t *f = &m->v[i];
         uint64_t lo = f->lin > a ? f->lin : a, hi = f->lin + f->size < b ? f->lin + f->size : b;
         uint64_t v = lo - a + to, end = hi - a + to, p = f->pa + (lo - f->lin);
+        uint64_t blk = f->size == 0x1000 ? 0x200000 : f->size, base = lo & ~(blk - 1);
+        bool relinked = base >= a && b - base >= blk && !((to - a) & (blk - 1));
+        vms_prop_t prop = f->prop;
         int maxl = fm_level_of(f->size);
+        if (active && !relinked && (prop & VMS_W)) prop |= VMS_ACCESSED | VMS_DIRTY;
         while (v < end && k < cap) {
             int l = maxl;
             while (l > 1 && (((v | p) & (fm_lsize(l) - 1u)) || end - v < fm_lsize(l))) l--;
@@ -281,7 +288,7 @@ static size_t fm_move_plan(const fm_t *m, uint64_t a, uint64_t b, uint64_t to, s
             fm_mv[k].lin = v;
             fm_mv[k].size = fm_lsize(l);
             fm_mv[k].pa = p;
-            fm_mv[k].prop = f->prop;
+            fm_mv[k].prop = prop;
             k++;
             v += fm_lsize(l);
             p += fm_lsize(l);
@@ -897,6 +904,7 @@ static int fz_map_err(uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop, u
     if (e) return e;
     if ((e = fz_pa_err(pa, len))) return e;
     if (flags & ~VMS_MAP_FLAGS_MASK) return VMS_ERR_FLAGS;
+    if ((flags & VMS_MAP_COLLAPSE) && (flags & VMS_MAP_MAX_4K)) return VMS_ERR_FLAGS;
     return fz_prop_err(prop);
 }
 
@@ -1269,6 +1277,11 @@ static void fz_apply_ok(int op, uint64_t va, uint64_t pa, uint64_t len, vms_prop
     if (op == 0) {
         if (flags & VMS_MAP_REPLACE) fm_remove(&fz_m, a, a + len);
         fm_insert_plan(&fz_m, a, pa, len, prop, fz_maxl(flags));
+        if (flags & VMS_MAP_COLLAPSE) { /* the blocks the range touches, in whole */
+            uint64_t b = (flags & VMS_MAP_MAX_2M) ? 0x200000 : 0x40000000;
+            (void)fm_collapse(&fz_m, a & ~(b - 1), ((a + len - 1) | (b - 1)) + 1,
+                              (flags & VMS_MAP_MAX_2M) != 0, fz_s.active_cpus != 0);
+        }
     } else if (op == 1) {
         fm_remove(&fz_m, a, a + len);
     } else if (op == 3) {
@@ -1292,6 +1305,7 @@ static void fz_op_range(int op, bool fail) {
     vms_lease_t got_blk = {12345};
     if (op == 0) {
         flags = (how >> 1) & 7;
+        if ((how & 0x30) == 0x30) flags |= VMS_MAP_COLLAPSE; /* with MAX_4K: bad flags */
         if (how == 0xff) flags |= 0x100;
         pa = fz_pa(len);
         prop = fz_prop();
@@ -1312,7 +1326,12 @@ static void fz_op_range(int op, bool fail) {
             prop = fz_prop(); /* the mask of rights the callback may flip */
         }
     }
-    if (fz_range_err(va, len) == VMS_OK) {
+    if (fz_range_err(va, len) == VMS_OK && op == 0 && (flags & VMS_MAP_COLLAPSE)) {
+        /* A collapsing map may change the blocks around its range. */
+        uint64_t b = (flags & VMS_MAP_MAX_2M) ? 0x200000 : 0x40000000, a = fm_lin(va);
+        fz_snap(a & ~(b - 1), ((a + len - 1) | (b - 1)) + 1);
+        fz_point_range(a & ~(b - 1), ((a + len - 1) | (b - 1)) + 1);
+    } else if (fz_range_err(va, len) == VMS_OK) {
         fz_snap(fm_lin(va), fm_lin(va) + len);
         fz_point_range(fm_lin(va), fm_lin(va) + len);
     } else {
@@ -1322,9 +1341,15 @@ static void fz_op_range(int op, bool fail) {
     if (!want && op == 0 && fz_plan_count(fm_lin(va), pa, len, fz_maxl(flags)) >= FZ_MAX_PLAN)
         return;
     /* The owner checks every argument, then the leases in the way, then the tables. */
-    if (via_owner && !want && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
-        (blk = fz_first_lease(va, len, 0)) != NULL)
+    if (via_owner && !want && op == 0 && (flags & VMS_MAP_COLLAPSE)) {
+        /* A collapsing map: the leases in the blocks its collapse reaches. */
+        uint64_t b = (flags & VMS_MAP_MAX_2M) ? 0x200000 : 0x40000000, lo = va & ~(b - 1);
+        uint64_t last = (va + (len - 1)) | (b - 1);
+        if ((blk = fz_first_lease(lo, last - lo + 1, 0)) != NULL) want = VMS_ERR_BUSY;
+    } else if (via_owner && !want && (op != 0 || (flags & VMS_MAP_REPLACE)) &&
+               (blk = fz_first_lease(va, len, 0)) != NULL) {
         want = VMS_ERR_BUSY;
+    }
     if (!want && op == 0 && !(flags & VMS_MAP_REPLACE) &&
         fm_any(&fz_m, fm_lin(va), fm_lin(va) + len))
         want = VMS_ERR_EXIST;
@@ -1610,7 +1635,7 @@ static void fz_op_move(bool fail) {
     if (!want && fm_any(&fz_m, to, to + len)) want = VMS_ERR_EXIST;
     if (!want) {
         /* Keep the model small: a 1 GiB page moved by 4 KiB is 2^18 leaves. */
-        k = fm_move_plan(&fz_m, from, from + len, to, FZ_MAX_PLAN);
+        k = fm_move_plan(&fz_m, from, from + len, to, FZ_MAX_PLAN, fz_s.active_cpus != 0);
         if (k >= FZ_MAX_PLAN) {
             fz_st_move_skip++;
             return;

@@ -144,6 +144,11 @@ int vt_model_map(vt_model_t *m, uint64_t va, uint64_t pa, uint64_t len, vms_prop
     vt_plan_map(va, pa, len, prop, flags, m->tmp, k);
     size_t at = vt_model_lower(m, va);
     vt__splice(m, at, at, m->tmp, k);
+    if (flags & VMS_MAP_COLLAPSE) { /* the blocks the range touches, in whole */
+        uint64_t b = (flags & VMS_MAP_MAX_2M) ? VT_SZ_2M : VT_SZ_1G, lo = va & ~(b - 1);
+        uint64_t last = (va + (len - 1)) | (b - 1);
+        (void)vt_model_collapse(m, lo, last - lo + 1, flags & VMS_MAP_MAX_2M, false);
+    }
     return VMS_OK;
 }
 
@@ -193,7 +198,7 @@ uint64_t vt_model_harvest(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t b
     return found;
 }
 
-int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len) {
+int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len, bool active) {
     typedef struct piece_s {
         uint64_t va, pa, len; /* where it goes, its first frame, its length */
         uint32_t cap;         /* no page larger than the leaf it comes from */
@@ -217,6 +222,13 @@ int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len)
         p[k].len = z - a + 1;
         p[k].cap = f->size == VT_SZ_4K ? VMS_MAP_MAX_4K : f->size == VT_SZ_2M ? VMS_MAP_MAX_2M : 0;
         p[k].prop = f->prop;
+        /* Not relinked (its 2 MiB block, or the huge page itself, is not wholly inside at a
+         * distance that keeps it aligned): copied, and in an active space A/D set if
+         * writable. */
+        uint64_t blk = f->size == VT_SZ_4K ? VT_SZ_2M : f->size, base = a & ~(blk - 1);
+        bool relinked =
+            base >= old_va && last - base >= blk - 1 && !((new_va - old_va) & (blk - 1));
+        if (active && !relinked && (f->prop & VMS_W)) p[k].prop |= VMS_ACCESSED | VMS_DIRTY;
     }
     (void)vt_model_unmap(m, old_va, len);
     for (size_t i = 0; i < k; i++)

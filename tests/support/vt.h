@@ -116,8 +116,9 @@ uint64_t vt_model_harvest(vt_model_t *m, uint64_t va, uint64_t len, vms_prop_t b
  * frame offset and property (A/D kept), as pages no larger than the leaf it came from, the
  * largest that the new address, the frame and the remaining length allow. Ranges must be
  * valid. Returns VMS_OK, VMS_ERR_OVERLAP (the ranges overlap) or VMS_ERR_EXIST (something
- * is mapped in the new range); on an error nothing changes. */
-int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len);
+ * is mapped in the new range); on an error nothing changes. active: the space is active on
+ * a CPU, so writable leaves copied rather than relinked gain A and D, as the library does. */
+int vt_model_move(vt_model_t *m, uint64_t old_va, uint64_t new_va, uint64_t len, bool active);
 /* Collapse [va, va + len) (a valid range; flags 0 or VMS_MAP_MAX_2M): every 2 MiB-aligned
  * block wholly inside that is 512 leaves of 4 KiB, alike in property outside A/D, with
  * contiguous frames from a 2 MiB-aligned one, becomes one 2 MiB leaf whose A/D are the
