@@ -2754,8 +2754,10 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
 
 /* The fast path of every unmap: exactly one whole leaf at c->va, as a fault path or a driver
  * unmaps one page. Clear it, record its flush, free its table if it empties; nothing splits,
- * nothing is allocated. false: not that case (the cursor has only descended). */
-VMS__PRIVATE bool vms__unmap_one(vms_cursor_t *c, uint64_t len, uint64_t *done) {
+ * nothing is allocated; the cursor stays at va. false: not that case (the cursor has only
+ * descended). */
+VMS__PRIVATE VMS_ALWAYS_INLINE bool vms__unmap_one(vms_cursor_t *c, uint64_t len,
+                                                  uint64_t *done) {
     vms_space_t *s = c->space;
     const uint64_t va = c->va;
     const int L = vms_page_level(len);
@@ -2773,7 +2775,6 @@ VMS__PRIVATE bool vms__unmap_one(vms_cursor_t *c, uint64_t len, uint64_t *done) 
     vms__frame_gone(c, e, L);
     vms__prune(c, L);
     VMS__CHECK_SPAN(s, va, va + len);
-    vms__move(c, va + len);
     return true;
 }
 
@@ -2792,7 +2793,10 @@ VMS__PRIVATE int vms__change(vms_cursor_t *c, uint64_t len, const vms__change_pl
     if (c->va >= c->end || len > c->end - c->va) return VMS_ERR_RANGE;
     end = c->va + len;
     vms__cursor_sync(c);
-    if (unmap && !p.quiet && vms__unmap_one(c, len, done)) return VMS_OK;
+    if (unmap && !p.quiet && vms__unmap_one(c, len, done)) {
+        vms__move(c, end);
+        return VMS_OK;
+    }
     p.end = end;
     p.need = vms__edge_splits(s, c->va, end);
     r.zero_head = r.raw_head = 0;
@@ -3618,7 +3622,8 @@ VMS_API int vms_space_unmap(vms_space_t *s, uint64_t va, uint64_t len) {
     int err = vms_space_check_range(s, va, len);
     if (err) return err;
     (void)vms__cursor_begin(&c, s, vms__lin(s, va), vms__lin(s, va) + len, false);
-    err = vms_cursor_unmap(&c, len, NULL);
+    /* The range is checked and the cursor new: one page goes without a plan. */
+    if (!vms__unmap_one(&c, len, NULL)) err = vms_cursor_unmap(&c, len, NULL);
     vms_cursor_close(&c);
     return err;
 }
