@@ -1623,6 +1623,26 @@ VMS_API int vms_space_check_range(const vms_space_t *s, uint64_t va, uint64_t le
     return VMS_OK;
 }
 
+/* A move's arguments: both ranges valid and apart. */
+VMS__PRIVATE int vms__move_check(const vms_space_t *s, uint64_t old_va, uint64_t new_va,
+                                 uint64_t len) {
+    int err = vms_space_check_range(s, old_va, len);
+    uint64_t from = vms__lin(s, old_va), to = vms__lin(s, new_va);
+    if (!err) err = vms_space_check_range(s, new_va, len);
+    if (!err && from < to + len && to < from + len) err = VMS_ERR_OVERLAP;
+    return err;
+}
+
+/* The linear span [*lo, *hi) of the blocks a VMS_MAP_COLLAPSE map of linear [from, end)
+ * collapses: every block the range touches, since filling a table's last hole is what makes
+ * it uniform. */
+VMS__PRIVATE void vms__collapse_span(uint64_t from, uint64_t end, uint32_t flags, uint64_t *lo,
+                                     uint64_t *hi) {
+    const uint64_t b = (flags & VMS_MAP_MAX_2M) ? VMS_PAGE_2M : VMS_PAGE_1G;
+    *lo = from & ~(b - 1u);
+    *hi = (end + b - 1u) & ~(b - 1u);
+}
+
 VMS__PRIVATE int vms__check_pa(const vms_space_t *s, uint64_t pa, uint64_t len) {
     if (pa & (VMS_PAGE_4K - 1)) return VMS_ERR_ALIGN;
     if (pa >= s->phys_limit || len > s->phys_limit - pa) return VMS_ERR_PHYS;
@@ -3387,12 +3407,10 @@ VMS__PRIVATE int vms__move_range(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t le
 VMS_API int vms_space_move(vms_space_t *s, uint64_t old_va, uint64_t new_va, uint64_t len) {
     vms_cursor_t cs, cd;
     uint64_t from, to;
-    int err = vms_space_check_range(s, old_va, len);
-    if (!err) err = vms_space_check_range(s, new_va, len);
+    int err = vms__move_check(s, old_va, new_va, len);
     if (err) return err;
     from = vms__lin(s, old_va);
     to = vms__lin(s, new_va);
-    if (from < to + len && to < from + len) return VMS_ERR_OVERLAP;
     (void)vms__cursor_begin(&cs, s, from, from + len, false);
     vms__cursor_init_lin(&cd, s, to, to + len); /* under cs's lock */
     err = vms__move_range(&cs, &cd, len);
@@ -3496,8 +3514,10 @@ VMS_API int vms_space_collapse(vms_space_t *s, uint64_t va, uint64_t len, uint32
 /* VMS_MAP_COLLAPSE after a map of [from, c->va): collapse the blocks the range touches, then
  * put the cursor back at the range's end. */
 VMS__PRIVATE void vms__collapse_after_map(vms_cursor_t *c, uint64_t from, uint32_t flags) {
-    const uint64_t b = (flags & VMS_MAP_MAX_2M) ? VMS_PAGE_2M : VMS_PAGE_1G, end = c->va;
-    (void)vms__collapse_range(c, from & ~(b - 1u), (end + b - 1u) & ~(b - 1u), flags);
+    const uint64_t end = c->va;
+    uint64_t lo, hi;
+    vms__collapse_span(from, end, flags, &lo, &hi);
+    (void)vms__collapse_range(c, lo, hi, flags);
     vms__move(c, end);
 }
 

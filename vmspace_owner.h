@@ -1454,9 +1454,8 @@ VMS__PRIVATE int vms__owner_map_locked(vms_owner_t *o, uint64_t va, uint64_t pa,
     /* Without REPLACE, mapping over anything mapped fails with EXIST, so only a replace can
      * pull memory from under a lease; a collapse frees tables of the blocks around. */
     if (flags & VMS_MAP_COLLAPSE) {
-        const uint64_t b = (flags & VMS_MAP_MAX_2M) ? VMS_PAGE_2M : VMS_PAGE_1G;
-        const uint64_t lo = vms__lin(o->space, va) & ~(b - 1u);
-        const uint64_t hi = (vms__lin(o->space, va) + len + b - 1u) & ~(b - 1u);
+        uint64_t lo, hi;
+        vms__collapse_span(vms__lin(o->space, va), vms__lin(o->space, va) + len, flags, &lo, &hi);
         err = vms__guard(o, vms__canon(o->space, lo), hi - lo, blocker);
         if (err) return err;
     } else if (flags & VMS_MAP_REPLACE) {
@@ -1694,11 +1693,8 @@ VMS_OWNER_API int vms_owner_clone(vms_owner_t *o, vms_space_t *dst, uint64_t va,
 
 VMS_OWNER_API int vms_owner_move(vms_owner_t *o, uint64_t old_va, uint64_t new_va,
                                  uint64_t len, vms_lease_t *blocker) {
-    int rc = vms_space_check_range(o->space, old_va, len);
+    int rc = vms__move_check(o->space, old_va, new_va, len); /* arguments first */
     if (blocker) blocker->id = VMS_LEASE_INVALID_ID;
-    uint64_t from = vms__lin(o->space, old_va), to = vms__lin(o->space, new_va);
-    if (!rc) rc = vms_space_check_range(o->space, new_va, len);
-    if (!rc && from < to + len && to < from + len) rc = VMS_ERR_OVERLAP; /* arguments first */
     if (rc) return rc;
     vms__owner_lock(o);
     rc = vms__guard(o, old_va, len, blocker);
