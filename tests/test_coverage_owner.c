@@ -39,21 +39,7 @@ static void setup(void) {
     cr_assert(eq(int, vms_space_map(&sp, BASE, data_pa, 128 * PG, VMS_RW, 0), VMS_OK));
 }
 
-static void release_all(void) {
-    vms_lease_t l;
-    while (vms_owner_first_overlap(&ow, 0, UINT64_MAX, &l))
-        cr_assert(eq(int, vms_lease_release(&ow, l), VMS_OK));
-}
-
-static void teardown(void) {
-#ifdef VMSPACE_DEBUG
-    const char *bad = vms_owner_check(&ow);
-    cr_expect(eq(ptr, (void *)bad, NULL), "final check: %s", bad ? bad : "");
-#endif
-    release_all();
-    cr_expect(eq(int, vms_owner_destroy(&ow), VMS_OK));
-    cr_expect(eq(int, vms_space_destroy(&sp), VMS_OK));
-}
+static void teardown(void) { vt_owner_teardown(&ow, &sp); }
 
 TestSuite(cov_owner, .init = setup, .fini = teardown);
 

@@ -568,8 +568,7 @@ static void oom_run(const oom_case_t *c) {
     cr_assert(eq(int, vt_model_move(&m, c->old_va, c->new_va, c->len, false), VMS_OK));
     expect_model(&b, &m, c->name);
 
-    const uint64_t d0 = vt_digest(&a), frames0 = fa.arena.frames_in_use;
-    const vms_stats_t st0 = vt_stats(&a);
+    const vt_snap_t v0 = vt_snap_take(&a, &fa);
     uint64_t k;
     for (k = 1;; k++) {
         uint64_t failures = fa.failures;
@@ -581,18 +580,7 @@ static void oom_run(const oom_case_t *c) {
                       c->name);
             break;
         }
-        cr_assert(eq(int, rc, VMS_ERR_NOMEM), "%s: k=%llu returned %s", c->name, VT_ULL(k),
-                  vms_err_name(rc));
-        cr_assert(eq(u64, fa.failures, failures + 1), "%s: NOMEM without a failure", c->name);
-        cr_assert(eq(u64, vt_digest(&a), d0), "%s: tables changed after failing allocation %llu",
-                  c->name, VT_ULL(k));
-        vms_stats_t st = vt_stats(&a);
-        cr_assert(eq(u64, st.table_pages, st0.table_pages), "%s: k=%llu", c->name, VT_ULL(k));
-        for (int i = 0; i < 3; i++)
-            cr_assert(eq(u64, st.mapped_bytes[i], st0.mapped_bytes[i]), "%s: k=%llu", c->name,
-                      VT_ULL(k));
-        cr_assert(eq(u64, fa.arena.frames_in_use, frames0), "%s: k=%llu leaked %lld frames",
-                  c->name, VT_ULL(k), (long long)(fa.arena.frames_in_use - frames0));
+        vt_expect_unchanged_after_nomem(c->name, k, rc, &a, &fa, failures, &v0);
         cr_assert(lt(u64, k, 5000), "%s: does not terminate", c->name);
     }
     const uint64_t points = k - 1;
@@ -1069,20 +1057,7 @@ static void ofx_init(ofx_t *f) {
     cr_assert(eq(int, vms_owner_init(&f->o, &f->s, &d), VMS_OK));
 }
 
-static void ofx_fini(ofx_t *f) {
-#ifdef VMSPACE_DEBUG
-    const char *bad = vms_owner_check(&f->o);
-    cr_expect(bad == NULL, "final check: %s", bad ? bad : "");
-#endif
-    for (;;) {
-        vms_lease_t l;
-        if (!vms_owner_first_overlap(&f->o, 0, UINT64_MAX, &l)) break;
-        cr_assert(eq(int, vms_lease_release(&f->o, l), VMS_OK));
-    }
-    cr_assert(eq(int, vms_owner_destroy(&f->o), VMS_OK));
-    vt_expect_wellformed(&f->s);
-    cr_assert(eq(int, vms_space_destroy(&f->s), VMS_OK));
-}
+static void ofx_fini(ofx_t *f) { vt_owner_teardown(&f->o, &f->s); }
 
 static vms_lease_t lease(ofx_t *f, vms_lease_kind k, uint64_t va, uint64_t len) {
     vms_lease_t l, b;

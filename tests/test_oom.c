@@ -40,9 +40,7 @@ static void run(const scenario_t *sc) {
     const uint64_t want_map = vt_digest_mappings(&b);
     const uint64_t want_tables = vt_table_pages(&b);
 
-    const uint64_t d0 = vt_digest(&a);
-    const vms_stats_t st0 = vt_stats(&a);
-    const uint64_t frames0 = fa.arena.frames_in_use;
+    const vt_snap_t v0 = vt_snap_take(&a, &fa);
     uint64_t k;
     for (k = 1;; k++) {
         uint64_t failures = fa.failures;
@@ -54,24 +52,12 @@ static void run(const scenario_t *sc) {
                       sc->name);
             break;
         }
-        cr_assert(eq(int, rc, VMS_ERR_NOMEM), "%s: k=%llu returned %s", sc->name, VT_ULL(k),
-                  vms_err_name(rc));
-        cr_assert(eq(u64, fa.failures, failures + 1), "%s: NOMEM without an injected failure",
-                  sc->name);
-        cr_assert(eq(u64, vt_digest(&a), d0), "%s: tables changed after failing allocation %llu",
-                  sc->name, VT_ULL(k));
-        vms_stats_t st = vt_stats(&a);
-        cr_assert(eq(u64, st.table_pages, st0.table_pages), "%s: k=%llu", sc->name, VT_ULL(k));
-        for (int i = 0; i < 3; i++)
-            cr_assert(eq(u64, st.mapped_bytes[i], st0.mapped_bytes[i]), "%s: k=%llu", sc->name,
-                      VT_ULL(k));
-        cr_assert(eq(u64, fa.arena.frames_in_use, frames0), "%s: k=%llu leaked %lld frames",
-                  sc->name, VT_ULL(k), (long long)(fa.arena.frames_in_use - frames0));
+        vt_expect_unchanged_after_nomem(sc->name, k, rc, &a, &fa, failures, &v0);
         cr_assert(lt(u64, k, 10000), "%s: does not terminate", sc->name);
     }
     uint64_t points = k - 1;
     printf("oom: %-40s %2llu allocation points (table pages %+lld)\n", sc->name, VT_ULL(points),
-           (long long)(vt_table_pages(&a) - st0.table_pages));
+           (long long)(vt_table_pages(&a) - v0.stats.table_pages));
     fflush(stdout);
     cr_expect(eq(u64, points, ref_allocs), "%s: points reached vs allocations of a clean run",
               sc->name);

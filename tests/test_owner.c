@@ -50,20 +50,7 @@ static void fx_init(fx_t *f, bool shared) {
     fx_init_desc(f, &d);
 }
 
-static void fx_fini(fx_t *f) {
-#ifdef VMSPACE_DEBUG
-    const char *bad = vms_owner_check(&f->o);
-    cr_expect(bad == NULL, "final check: %s", bad ? bad : "");
-#endif
-    /* End whatever is still live so destroy succeeds. */
-    for (;;) {
-        vms_lease_t l;
-        if (!vms_owner_first_overlap(&f->o, 0, UINT64_MAX, &l)) break;
-        cr_assert(eq(int, vms_lease_release(&f->o, l), VMS_OK));
-    }
-    cr_assert(eq(int, vms_owner_destroy(&f->o), VMS_OK));
-    cr_assert(eq(int, vms_space_destroy(&f->s), VMS_OK));
-}
+static void fx_fini(fx_t *f) { vt_owner_teardown(&f->o, &f->s); }
 
 static vms_lease_t take(fx_t *f, vms_lease_kind k, uint64_t page, uint64_t npages) {
     vms_lease_t l, b;

@@ -156,4 +156,24 @@ bool vt_compare_va(const vms_space_t *s, const vt_model_t *m, uint64_t va, char 
 /* Collect a space's enumeration into a malloc'ed array (*n entries). */
 vms_mapping_t *vt_enumerate(const vms_space_t *s, size_t *n);
 
+/* ---- shared checks (tests/support/expect.c; they fail the running Criterion test) ---- */
+/* What an operation failed with VMS_ERR_NOMEM must leave as it was: the tables (vt_digest),
+ * the stats and the frames in use of the failing provider's arena. */
+typedef struct vt_snap_s {
+    uint64_t digest;
+    vms_stats_t stats;
+    uint64_t frames;
+} vt_snap_t;
+vt_snap_t vt_snap_take(const vms_space_t *s, const vt_fprov_t *f);
+/* After the operation `name` ran with allocation k failing (f->failures was `failures`
+ * before it) and returned rc: rc is VMS_ERR_NOMEM, exactly that one allocation failed, and s
+ * and f are as in the snapshot v. Asserts (ends the test on the first difference). */
+void vt_expect_unchanged_after_nomem(const char *name, uint64_t k, int rc, const vms_space_t *s,
+                                     const vt_fprov_t *f, uint64_t failures, const vt_snap_t *v);
+/* The end of a test with an owner (only with vmspace_owner.h): the owner's check under
+ * VMSPACE_DEBUG, every live lease released, the owner destroyed, the space checked well
+ * formed (vt_expect_wellformed) and destroyed. */
+struct vms_owner_s;
+void vt_owner_teardown(struct vms_owner_s *o, vms_space_t *s);
+
 #endif
