@@ -216,7 +216,9 @@ extern "C" {
     X(INACTIVE, "the owner is inactive")                                              \
     X(TAMPERED, "a reader's bytes changed while it was held (debug builds)")          \
     X(SMALL, "buffer too small: for an arena's metadata and root table, or an image") \
-    X(OVERLAP, "the old and new ranges of a move overlap")
+    X(OVERLAP, "the old and new ranges of a move overlap")                            \
+    X(SHARED, "the space shares a range already")                                     \
+    X(MISMATCH, "the space's provider, threading or reclaim hook differ from the group's")
 
 /* Position of each code in the map (1, 2, ...); the public codes are their negatives. */
 enum vms__err_index {
@@ -673,6 +675,13 @@ typedef struct vms_space_desc_s {
     vms_frames_fn frames;           /* NULL = removed frames are not reported */
 } vms_space_desc_t;
 
+typedef struct vms_stats_s {
+    uint64_t table_pages;     /* page-table frames in use, root included */
+    uint64_t mapped_bytes[3]; /* bytes mapped by 4 KiB, 2 MiB and 1 GiB leaves */
+} vms_stats_t;
+
+struct vms_share_s;
+
 typedef struct vms_space_s {
     /* Hot fields first: the inline walk needs only these. */
     uint64_t root_pa;
@@ -690,9 +699,10 @@ typedef struct vms_space_s {
     vms_provider_t prov;
     vms_arena_t arena; /* the embedded arena when desc->provider was NULL */
     bool owns_arena;
-    /* Counters. */
-    uint64_t table_pages;
-    uint64_t mapped_bytes[3]; /* by leaf level: 4 KiB, 2 MiB, 1 GiB */
+    /* Counters of what only this space holds (a share group counts its range). */
+    vms_stats_t counts;
+    struct vms_share_s *share; /* the group it shares a range with, or NULL */
+    struct vms_space_s *share_next;
     /* Flushes and activation. */
     vms_flush_fn flush;
     vms_load_cr3_fn load_cr3;
@@ -711,6 +721,20 @@ typedef struct vms_space_s {
     uint64_t reclaimed;    /* tables whose grace period ended, to free under the lock */
 } vms_space_t;
 
+/* A share group: spaces whose tables for one range, whole top-level slots (512 GiB each at
+ * 4 levels, 256 TiB at 5), are the same tables, as every process shares the kernel half. A
+ * change there through any member is seen by all: its flush reaches the CPUs where any
+ * member is active, and every member's software TLBs and cursors notice. The top tables of
+ * the range stay while the group lives, even empty; the last member to leave frees them.
+ * The caller provides the storage; it must outlive the group (see vms_share_init). */
+typedef struct vms_share_s {
+    uint64_t lo, hi;          /* the linear range */
+    vms_stats_t counts;       /* tables and mappings of the range (its top tables included) */
+    vms_space_t *members;     /* linked through share_next */
+    uint32_t nmembers;
+    uint32_t lock;            /* concurrent members serialise on it instead of their own */
+} vms_share_t;
+
 /* One mapping: a leaf page. */
 typedef struct vms_mapping_s {
     uint64_t va;   /* start of the page */
@@ -719,10 +743,6 @@ typedef struct vms_mapping_s {
     vms_prop_t prop;
 } vms_mapping_t;
 
-typedef struct vms_stats_s {
-    uint64_t table_pages;     /* page-table frames in use, root included */
-    uint64_t mapped_bytes[3]; /* bytes mapped by 4 KiB, 2 MiB and 1 GiB leaves */
-} vms_stats_t;
 
 /* Map flags. By default a range map uses the largest page that VA, PA and the remaining
  * length allow; VMS_MAP_MAX_4K / VMS_MAP_MAX_2M cap it. VMS_MAP_REPLACE overwrites existing
@@ -857,7 +877,37 @@ VMS_NODISCARD VMS_API int vms_space_query(const vms_space_t *s, uint64_t va, vms
  * non-zero and return that value. */
 VMS_API int vms_space_enumerate(const vms_space_t *s, int (*fn)(void *user, const vms_mapping_t *m),
                                 void *user);
+/* What the space holds: its tables (root included) and mapped bytes, those of the range it
+ * shares included. */
 VMS_API void vms_space_stats(const vms_space_t *s, vms_stats_t *out);
+
+/* Sharing tables (see vms_share_t). The bytes one top-level slot covers: 512 GiB at 4 levels,
+ * 256 TiB at 5. */
+VMS_INLINE uint64_t vms_share_span(int levels) {
+    return (uint64_t)1 << (12 + 9 * (levels - 1));
+}
+/* Make [va, va + len) of s, whole top-level slots, the range of a new share group g (the
+ * caller's storage, which must outlive the group). Every slot gets its top table now (all or
+ * nothing); those tables stay, even empty, while the group lives. What s maps there stays,
+ * and is the group's. No other thread may use s meanwhile.
+ * @return VMS_OK, VMS_ERR_ARG (g NULL), the range errors of vms_space_unmap, VMS_ERR_ALIGN
+ *         (not whole slots), VMS_ERR_SHARED (s shares a range already), VMS_ERR_NOMEM. */
+VMS_NODISCARD VMS_API int vms_share_init(vms_share_t *g, vms_space_t *s, uint64_t va,
+                                         uint64_t len);
+/* s joins g: its slots for the range point to the group's tables, so it sees what they map
+ * and every change made there through any member. s must map nothing there and have the
+ * members' levels, provider (the same memory and hooks) and physical-address width, and be
+ * concurrent, with the same reclaim hook, exactly when they are. Nothing is allocated. No
+ * other thread may use s meanwhile; members may be in use.
+ * @return VMS_OK, VMS_ERR_ARG (g NULL or without members), VMS_ERR_SHARED (s shares a range
+ *         already), VMS_ERR_LEVELS, VMS_ERR_MISMATCH, VMS_ERR_EXIST (s maps something there). */
+VMS_NODISCARD VMS_API int vms_share_join(vms_share_t *g, vms_space_t *s);
+/* s leaves its group: it maps nothing in the range any more (its CPUs are flushed). The last
+ * member to leave takes the group's mappings down: they are unmapped, as vms_space_unmap
+ * does (the frames hook hears of them), and the tables freed; g may then be used again.
+ * vms_space_destroy leaves first (and then frees the last member's tables with the rest).
+ * No other thread may use s meanwhile. @return VMS_OK, VMS_ERR_ARG (s shares nothing). */
+VMS_NODISCARD VMS_API int vms_share_leave(vms_space_t *s);
 /* Pointer to the table page at physical address pa (through the provider's direct map). */
 VMS_INLINE uint64_t *vms_space_table(const vms_space_t *s, uint64_t pa) {
     return (uint64_t *)(s->direct_map + (uintptr_t)pa);
@@ -963,6 +1013,13 @@ VMS_NODISCARD VMS_API int vms_cursor_protect_fn(vms_cursor_t *c, uint64_t len, v
  * va + len. Flushes go in the cursor's batch. */
 VMS_NODISCARD VMS_API int vms_cursor_harvest(vms_cursor_t *c, uint64_t len, vms_harvest_t *h);
 
+/* The counters a change at linear address lin goes to: the share group's in its range. */
+VMS_INLINE vms_stats_t *vms__counts(vms_space_t *s, uint64_t lin) {
+    vms_share_t *g = s->share;
+    if (VMS_UNLIKELY(g != NULL) && lin - g->lo < g->hi - g->lo) return &g->counts;
+    return &s->counts;
+}
+
 /* The fast case of vms_cursor_map, inline: a 4 KiB page into an empty slot of the level-1
  * table on the cursor's path, not its last slot (so the cursor stays in that table), with
  * the property the space encoded last. Anything else, and every debug build (which checks
@@ -981,7 +1038,7 @@ VMS_INLINE int vms_cursor_map(vms_cursor_t *c, uint64_t pa, uint64_t size, vms_p
         ((vms_table_meta_t *)(s->prov.meta_map +
                               (((uintptr_t)t - s->direct_map) >> 12) * sizeof(vms_table_meta_t)))
             ->children++;
-        s->mapped_bytes[0] += VMS_PAGE_4K;
+        vms__counts(s, va)->mapped_bytes[0] += VMS_PAGE_4K;
         c->va = va + VMS_PAGE_4K;
         return VMS_OK;
     }
@@ -1507,6 +1564,7 @@ VMS_API vms_provider_t vms_arena_provider(vms_arena_t *a) {
 /* The metadata flag of a live data frame (vms_arena_alloc_data), so that only those can be
  * given back; a loaded image marks every frame that is neither a table nor free. */
 #define VMS__DATA_MARK 0x20u
+#define VMS__PINNED_MARK 0x40u /* a top table of a share group: kept while the group lives */
 
 VMS__PRIVATE vms_table_meta_t *vms__arena_meta(const vms_arena_t *a, uint64_t pa) {
     return (vms_table_meta_t *)(void *)(a->base + ((pa - a->phys_base) >> 12) *
@@ -1672,12 +1730,44 @@ VMS__PRIVATE bool vms__check_table(const vms_space_t *s, const uint64_t *t, int 
 /* >>impl-lock: the space's lock itself is vms__lock (see >>pte); the rest of its rules. */
 
 /* Bump the generation after the stores of a change (one writer: the lock holder). */
-VMS__PRIVATE void vms__generation_bump(vms_space_t *s) {
+VMS__PRIVATE void vms__generation_inc(vms_space_t *s) {
 #if VMS__THREADS
     __atomic_store_n(&s->generation, s->generation + 1u, __ATOMIC_RELEASE);
 #else
     s->generation++;
 #endif
+}
+
+/* Whether linear [lo, hi) meets the range s shares. */
+VMS__PRIVATE bool vms__in_share(const vms_space_t *s, uint64_t lo, uint64_t hi) {
+    const vms_share_t *g = s->share;
+    return g && lo < g->hi && g->lo < hi;
+}
+
+/* The other members of s's group, when [lo, hi) meets the shared range: their software TLBs
+ * (generation) and cursors (tables_freed) must notice a change made through s. */
+VMS_NOINLINE VMS__PRIVATE void vms__share_notice(vms_space_t *s, uint64_t lo, uint64_t hi,
+                                                 bool tables) {
+    vms_space_t *m;
+    if (!vms__in_share(s, lo, hi)) return;
+    for (m = s->share->members; m; m = m->share_next) {
+        if (m == s) continue;
+        if (tables) m->tables_freed++;
+        else vms__generation_inc(m);
+    }
+}
+
+/* A change in [lo, hi) removed, weakened or changed translations (called after its stores:
+ * see vms__generation). */
+VMS__PRIVATE void vms__generation_bump(vms_space_t *s, uint64_t lo, uint64_t hi) {
+    vms__generation_inc(s);
+    if (VMS_UNLIKELY(s->share != NULL)) vms__share_notice(s, lo, hi, false);
+}
+
+/* Tables of [lo, hi) were unhooked: cursors re-walk before they read their paths again. */
+VMS__PRIVATE void vms__tables_unhooked(vms_space_t *s, uint64_t lo, uint64_t hi) {
+    s->tables_freed++;
+    if (VMS_UNLIKELY(s->share != NULL)) vms__share_notice(s, lo, hi, true);
 }
 
 /* Free tables whose grace period ended (under the lock, or with no other thread left). */
@@ -1721,13 +1811,18 @@ VMS__PRIVATE void vms__reclaim_done(void *ctx, uint64_t list) {
 #endif
 }
 
+/* The lock a concurrent space's mutations take: its share group's while it has one, since
+ * members change the same tables. */
+VMS__PRIVATE uint32_t *vms__lockword(vms_space_t *s) {
+    return s->share ? &s->share->lock : &s->lock;
+}
 VMS__PRIVATE void vms__space_lock(vms_space_t *s) {
-    if (s->concurrent) vms__lock(&s->lock);
+    if (s->concurrent) vms__lock(vms__lockword(s));
 }
 VMS__PRIVATE void vms__space_unlock(vms_space_t *s) {
     if (s->concurrent) {
         vms__free_reclaimed(s);
-        vms__unlock(&s->lock);
+        vms__unlock(vms__lockword(s));
     }
 }
 
@@ -1875,22 +1970,43 @@ VMS__PRIVATE void vms__frame_gone(vms_cursor_t *c, uint64_t e, int l) {
     c->ngone = n + 1;
 }
 
-VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t) {
+/* Free table t, which held linear address lin, once the flush is dispatched. */
+VMS__PRIVATE void vms__defer_free(vms_cursor_t *c, uint64_t *t, uint64_t lin) {
     VMS_MEMCPY(vms__meta(c->space, t), &c->batch.deferred_head, 8);
     c->batch.deferred_head = vms__pa_of(c->space, t);
-    c->space->table_pages--;
+    vms__counts(c->space, lin)->table_pages--;
     /* Other cursors re-walk; this one keeps its path right itself. */
-    c->space->tables_freed++;
+    vms__tables_unhooked(c->space, lin, lin + 1u);
     c->tables_seen++;
+}
+
+/* Whether the batch may cover part of the range s shares (a flush of everything does). */
+VMS__PRIVATE bool vms__batch_in_share(const vms_space_t *s, const vms_flush_batch_t *b) {
+    uint32_t i;
+    if (b->all) return true;
+    for (i = 0; i < b->nranges; i++)
+        if (vms__in_share(s, vms__lin(s, b->ranges[i].va),
+                          vms__lin(s, b->ranges[i].va) + b->ranges[i].len))
+            return true;
+    return false;
+}
+
+/* Send a flush to a space's CPUs; those where it is not active keep stale PCID entries. */
+VMS__PRIVATE void vms__flush_send(vms_space_t *s, const vms_flush_batch_t *b) {
+    if (s->active_cpus && s->flush) s->flush(s->hook_user, b, s->active_cpus);
+    s->pcid_stale |= ~s->active_cpus;
 }
 
 VMS_API void vms_cursor_flush(vms_cursor_t *c) {
     vms_space_t *s = c->space;
     vms_flush_batch_t *b = &c->batch;
     if (b->npages || b->all) {
-        if (s->active_cpus && s->flush) s->flush(s->hook_user, b, s->active_cpus);
-        /* CPUs where the space is not active got no flush: their PCID entries are stale. */
-        s->pcid_stale |= ~s->active_cpus;
+        vms__flush_send(s, b);
+        if (VMS_UNLIKELY(s->share != NULL) && vms__batch_in_share(s, b)) {
+            vms_space_t *m; /* the other members run on the same tables */
+            for (m = s->share->members; m; m = m->share_next)
+                if (m != s) vms__flush_send(m, b);
+        }
     }
     if (b->deferred_head && s->reclaim.retire) {
         s->reclaim.retire(s->reclaim.user, vms__reclaim_done, s, b->deferred_head);
@@ -1953,7 +2069,8 @@ VMS__PRIVATE int vms__reserve(vms_space_t *s, vms__reserve_t *r, uint64_t nzero,
 }
 
 /* Take a reserved frame and make it a table at `level`. */
-VMS__PRIVATE uint64_t *vms__new_table(vms_space_t *s, vms__reserve_t *r, int level, bool zero) {
+VMS__PRIVATE uint64_t *vms__new_table(vms_space_t *s, vms__reserve_t *r, int level, bool zero,
+                                       uint64_t lin) {
     uint64_t *head = zero ? &r->zero_head : &r->raw_head;
     uint64_t pa;
     uint64_t *t;
@@ -1968,7 +2085,7 @@ VMS__PRIVATE uint64_t *vms__new_table(vms_space_t *s, vms__reserve_t *r, int lev
     m->level = (uint8_t)level;
     m->flags = 0;
     m->lock = 0;
-    s->table_pages++;
+    vms__counts(s, lin)->table_pages++;
     return t;
 }
 
@@ -2023,8 +2140,8 @@ VMS__PRIVATE void vms__cursor_init_lin(vms_cursor_t *c, vms_space_t *s, uint64_t
 VMS__PRIVATE int vms__cursor_begin(vms_cursor_t *c, vms_space_t *s, uint64_t start,
                                    uint64_t end, bool try_only) {
     if (s->concurrent) {
-        if (!try_only) vms__lock(&s->lock);
-        else if (!vms__trylock(&s->lock)) return VMS_ERR_BUSY;
+        if (!try_only) vms__lock(vms__lockword(s));
+        else if (!vms__trylock(vms__lockword(s))) return VMS_ERR_BUSY;
     }
     vms__cursor_init_lin(c, s, start, end);
     c->locked = s->concurrent;
@@ -2205,8 +2322,9 @@ VMS__PRIVATE void vms__store_run(uint64_t *t, uint64_t e, uint64_t step, uint64_
 VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t *t, unsigned i) {
     vms_space_t *s = c->space;
     uint64_t e = t[i], base = vms_pte_leaf_pa(e, l), sz = VMS__SIZE(l - 1);
-    uint64_t *child = vms__new_table(s, r, l - 1, false);
+    uint64_t *child = vms__new_table(s, r, l - 1, false, c->va);
     uint64_t te = vms_pte_table_entry(vms__pa_of(s, child));
+    vms_stats_t *n = vms__counts(s, c->va);
     vms__meta(s, child)->children = VMS__ENTRIES;
     for (;;) { /* the new table is filled before it is published */
         uint64_t ce = vms_pte_encode(0, vms_pte_prop(e, l), l - 1);
@@ -2217,8 +2335,8 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
         }
         if (vms__pte_cas(&t[i], &e, te)) break; /* else a CPU set A or D: copy them too */
     }
-    s->mapped_bytes[l - 1] -= VMS__SIZE(l);
-    s->mapped_bytes[l - 2] += VMS__SIZE(l);
+    n->mapped_bytes[l - 1] -= VMS__SIZE(l);
+    n->mapped_bytes[l - 2] += VMS__SIZE(l);
     /* The CPU may hold the huge translation; Intel asks for an invalidation on a split. One
      * invlpg anywhere in a large page drops its whole entry, so one page is recorded. */
     vms__flush_record(c, c->va & ~(VMS__SIZE(l) - 1u), VMS_PAGE_4K, vms_pte_global(e));
@@ -2230,6 +2348,7 @@ VMS__PRIVATE void vms__split(vms_cursor_t *c, vms__reserve_t *r, int l, uint64_t
 typedef struct vms__drop_s {
     vms_space_t *s;
     vms_cursor_t *defer;
+    uint64_t lin; /* where the subtree starts */
 } vms__drop_t;
 
 VMS__PRIVATE int vms__drop_visit(void *user, vms__walk_t *w, int event, uint64_t e) {
@@ -2238,24 +2357,27 @@ VMS__PRIVATE int vms__drop_visit(void *user, vms__walk_t *w, int event, uint64_t
     int l = w->level;
     if (event == VMS__WALK_ENTRY) {
         if (vms_pte_is_used(e) && vms_pte_is_leaf(e, l)) {
-            s->mapped_bytes[l - 1] -= VMS__SIZE(l);
+            vms__counts(s, d->lin + w->base[l])->mapped_bytes[l - 1] -= VMS__SIZE(l);
             if (d->defer) vms__frame_gone(d->defer, e, l);
         }
     } else if (event == VMS__WALK_LEAVE) {
-        if (d->defer) vms__defer_free(d->defer, w->tb[l]);
-        else {
-            s->table_pages--;
-            s->tables_freed++;
+        if (d->defer) {
+            vms__defer_free(d->defer, w->tb[l], d->lin + w->base[l]);
+        } else {
+            vms__counts(s, d->lin + w->base[l])->table_pages--;
+            vms__tables_unhooked(s, d->lin + w->base[l], d->lin + w->base[l] + 1u);
             s->prov.free_frame(s->prov.user, vms__pa_of(s, w->tb[l]));
         }
     }
     return 0;
 }
 
-VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, vms_cursor_t *defer) {
+VMS__PRIVATE void vms__drop_subtree(vms_space_t *s, uint64_t *t, int top, uint64_t lin,
+                                    vms_cursor_t *defer) {
     vms__drop_t d;
     d.s = s;
     d.defer = defer;
+    d.lin = lin;
     (void)vms__walk(s, t, top, 0, UINT64_MAX, vms__drop_visit, &d);
 }
 
@@ -2376,7 +2498,7 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
                 c->path[l - 1] = vms__tbl(s, vms_pte_table_pa(pt[pi]));
             } else {
                 bool full = l - 1 == L && vms__fills_table(p, va, L);
-                uint64_t *child = vms__new_table(s, r, l - 1, !full);
+                uint64_t *child = vms__new_table(s, r, l - 1, !full, va);
                 vms__pte_set(&pt[pi], vms_pte_table_entry(vms__pa_of(s, child)));
                 vms__meta(s, pt)->children++;
                 c->path[l - 1] = child;
@@ -2401,19 +2523,20 @@ VMS__PRIVATE void vms__map_apply(vms_cursor_t *c, const vms__map_plan_t *p, vms_
                     added++;
                 } else if (vms_pte_is_leaf(old, L)) {
                     changed = true;
-                    s->mapped_bytes[L - 1] -= sz;
+                    vms__counts(s, va)->mapped_bytes[L - 1] -= sz;
                     vms__flush_record(c, va + k * sz, sz, vms_pte_global(old));
                     vms__frame_gone(c, old, L);
                 } else {
                     changed = true;
                     vms__flush_record(c, va + k * sz, sz, true);
-                    vms__drop_subtree(s, vms__tbl(s, vms_pte_table_pa(old)), L - 1, c);
+                    vms__drop_subtree(s, vms__tbl(s, vms_pte_table_pa(old)), L - 1,
+                                      va + k * sz, c);
                 }
             }
-            if (changed) vms__generation_bump(s); /* after the stores: see vms__generation */
+            if (changed) vms__generation_bump(s, va, va + n * sz); /* after the stores */
             vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children + added);
         }
-        s->mapped_bytes[L - 1] += n * sz;
+        vms__counts(s, va)->mapped_bytes[L - 1] += n * sz;
         pa += n * sz;
         vms__move(c, va + n * sz);
     }
@@ -2460,7 +2583,7 @@ VMS__PRIVATE VMS_ALWAYS_INLINE void vms__put_leaf(vms_space_t *s, uint64_t *t, u
                                                   int L, uint64_t pa, vms_prop_t prop) {
     vms__pte_set(&t[vms_addr_index(lin, L)], pa | vms__prop_bits(s, prop, L));
     vms__meta(s, t)->children++;
-    s->mapped_bytes[L - 1] += VMS__SIZE(L);
+    vms__counts(s, lin)->mapped_bytes[L - 1] += VMS__SIZE(L);
     VMS__CHECK_TABLE(s, t, L);
 }
 
@@ -2554,14 +2677,20 @@ VMS__PRIVATE uint64_t vms__edge_splits(const vms_space_t *s, uint64_t start, uin
     return need;
 }
 
+/* Whether table t may go: it is empty and not a top table of a share group. */
+VMS__PRIVATE bool vms__prunable(const vms_space_t *s, const uint64_t *t) {
+    const vms_table_meta_t *m = vms__meta(s, t);
+    return m->children == 0 && m->flags != VMS__PINNED_MARK;
+}
+
 /* Free tables emptied at and above level l on the cursor's path. */
 VMS__PRIVATE void vms__prune(vms_cursor_t *c, int l) {
     vms_space_t *s = c->space;
-    while (l < s->levels && vms__meta(s, c->path[l])->children == 0) {
+    while (l < s->levels && vms__prunable(s, c->path[l])) {
         uint64_t *parent = c->path[l + 1];
         vms__pte_set(&parent[vms_addr_index(c->va, l + 1)], 0);
         vms__meta(s, parent)->children--;
-        vms__defer_free(c, c->path[l]);
+        vms__defer_free(c, c->path[l], c->va);
         l++;
     }
     if (c->level < l) c->level = l;
@@ -2759,13 +2888,13 @@ VMS__PRIVATE void vms__change_apply(vms_cursor_t *c, const vms__change_plan_t *p
             n = k ? k : 1;
             if (changed && p->unmap) {
                 vms__meta(s, t)->children = (uint16_t)(vms__meta(s, t)->children - changed);
-                s->mapped_bytes[l - 1] -= changed * sz;
+                vms__counts(s, va)->mapped_bytes[l - 1] -= changed * sz;
                 if (done) *done += changed * sz;
                 vms__prune(c, l); /* a whole table unmapped disappears only here */
-                vms__generation_bump(s);
+                vms__generation_bump(s, va, va + n * sz);
             } else if (changed) {
                 if (done) *done += changed * sz;
-                vms__generation_bump(s);
+                vms__generation_bump(s, va, va + n * sz);
             }
         }
         vms__move(c, va + n * sz < end ? va + n * sz : end);
@@ -2788,8 +2917,8 @@ VMS__PRIVATE VMS_ALWAYS_INLINE bool vms__unmap_one(vms_cursor_t *c, uint64_t len
     if (c->level != L || !vms_pte_is_used(e) || !vms_pte_is_leaf(e, L)) return false;
     e = vms__leaf_swap(s, &t[vms_addr_index(va, L)], 0);
     vms__meta(s, t)->children--;
-    s->mapped_bytes[L - 1] -= len;
-    vms__generation_bump(s);
+    vms__counts(s, va)->mapped_bytes[L - 1] -= len;
+    vms__generation_bump(s, va, va + len);
     if (done) *done += len;
     vms__flush_record(c, va, len, vms_pte_global(e));
     vms__frame_gone(c, e, L);
@@ -3239,7 +3368,12 @@ VMS_API int vms_space_clone(vms_space_t *dst, vms_space_t *src, uint64_t va, uin
     }
     err = vms_cursor_open(first, s1, va, len);
     if (err) return err;
-    err = vms_cursor_open(second, s2, va, len);
+    if (s2->concurrent && vms__lockword(s1) == vms__lockword(s2)) { /* one group: one lock */
+        err = vms_space_check_range(s2, va, len);
+        if (!err) vms__cursor_init_lin(second, s2, vms__lin(s2, va), vms__lin(s2, va) + len);
+    } else {
+        err = vms_cursor_open(second, s2, va, len);
+    }
     if (err) {
         vms_cursor_close(first);
         return err;
@@ -3298,7 +3432,7 @@ VMS__PRIVATE void vms__relink(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t delta
     (void)vms__descend(cd, l);
     while (cd->level > l) {
         int k = cd->level;
-        uint64_t *pt = cd->path[k], *child = vms__new_table(s, r, k - 1, true);
+        uint64_t *pt = cd->path[k], *child = vms__new_table(s, r, k - 1, true, d);
         vms__pte_set(&pt[vms_addr_index(d, k)], vms_pte_table_entry(vms__pa_of(s, child)));
         vms__meta(s, pt)->children++;
         cd->path[k - 1] = child;
@@ -3330,7 +3464,7 @@ VMS__PRIVATE void vms__prune_range(vms_cursor_t *c, uint64_t start, uint64_t end
         vms__move(c, va);
         (void)vms__descend(c, 1);
         l = c->level;
-        if (l < s->levels && vms__meta(s, c->path[l])->children == 0) {
+        if (l < s->levels && vms__prunable(s, c->path[l])) {
             vms__prune(c, l);
             continue; /* again from va: the parent's entry is clear now */
         }
@@ -3353,6 +3487,19 @@ VMS__PRIVATE int vms__move_range(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t le
     vms__reserve_t r;
     int lmax = 1, kind, lvl, k, err = VMS_OK;
     while (lmax < s->levels && !(delta & (VMS__SIZE(lmax + 1) - 1u))) lmax++;
+    if (VMS_UNLIKELY(s->share != NULL)) {
+        /* A relinked table takes its counts along, so relinks stay on one side of the shared
+         * range's edges; and a root entry there is every member's, so it stays put. */
+        const vms_share_t *g = s->share;
+        bool in_old = vms__in_share(s, start, end), in_new = vms__in_share(s, start + delta,
+                                                                           end + delta);
+        if (in_old && in_new && start >= g->lo && end <= g->hi && start + delta >= g->lo &&
+            end + delta <= g->hi) {
+            if (lmax == s->levels) lmax--;
+        } else if (in_old || in_new) {
+            lmax = 1;
+        }
+    }
     vms__cursor_sync(cd);
     if (vms__find(cd, cd->va + len) == VMS_OK) return VMS_ERR_EXIST;
     for (k = 0; k <= VMS_MAX_LEVELS; k++) last[k] = ~(uint64_t)0;
@@ -3392,13 +3539,14 @@ VMS__PRIVATE int vms__move_range(vms_cursor_t *cs, vms_cursor_t *cd, uint64_t le
         next = vms__move_piece(cs, end, lmax, &kind, &lvl);
         if (kind == 2) vms__relink(cs, cd, delta, lvl, &r);
     }
-    s->tables_freed++; /* relinked tables left the old paths: other cursors re-walk */
+    vms__tables_unhooked(s, start, end); /* relinked tables left the old paths: re-walk */
     vms__cursor_sync(cs);
     vms__move(cs, start);
     vms__change_apply(cs, &u, &r, NULL);
     if (relinks) vms__prune_range(cs, start, end);
     VMS_ASSERT(!r.zero_head && !r.raw_head); /* the counts were exact */
-    vms__generation_bump(s);
+    vms__generation_bump(s, start < start + delta ? start : start + delta,
+                         start < start + delta ? end + delta : end);
     VMS__CHECK_SPAN(s, start, end);
     VMS__CHECK_SPAN(s, start + delta, start + delta + len);
     return VMS_OK;
@@ -3462,10 +3610,10 @@ VMS__PRIVATE uint64_t vms__collapse_level(vms_cursor_t *c, uint64_t from, uint64
             leaf = vms__collapsed_leaf(s, child, l);
             if (leaf) {
                 vms__pte_set(&c->path[at][vms_addr_index(va, at)], leaf);
-                s->mapped_bytes[l - 1] -= bs;
-                s->mapped_bytes[l] += bs;
+                vms__counts(s, va)->mapped_bytes[l - 1] -= bs;
+                vms__counts(s, va)->mapped_bytes[l] += bs;
                 vms__flush_record(c, va, bs, vms_pte_global(leaf));
-                vms__defer_free(c, child);
+                vms__defer_free(c, child, va);
                 done += bs;
             }
         }
@@ -3490,7 +3638,7 @@ VMS__PRIVATE uint64_t vms__collapse_range(vms_cursor_t *c, uint64_t start, uint6
         uint64_t d1 = vms__collapse_level(c, g, g + VMS_PAGE_1G, 2);
         done += d1 ? d1 : d2;
     }
-    if (done) vms__generation_bump(c->space);
+    if (done) vms__generation_bump(c->space, start, end);
     VMS__CHECK_SPAN(c->space, start, end);
     return done;
 }
@@ -3596,19 +3744,168 @@ VMS_API int vms_space_init(vms_space_t *s, const vms_space_desc_t *desc) {
     m->level = (uint8_t)s->levels;
     m->flags = 0;
     m->lock = 0;
-    s->table_pages = 1;
+    s->counts.table_pages = 1;
     s->generation = vms__generation_start(s->machine, 0);
     return VMS_OK;
 }
 
+VMS__PRIVATE void vms__share_leave(vms_space_t *s, bool unmap);
+
 VMS_API int vms_space_destroy(vms_space_t *s) {
     if (s->active_cpus) return VMS_ERR_ACTIVE;
+    if (s->share) vms__share_leave(s, false);
     if (s->reclaim.barrier) s->reclaim.barrier(s->reclaim.user); /* tables still in grace */
     vms__free_reclaimed(s);
-    vms__drop_subtree(s, vms__tbl(s, s->root_pa), s->levels, NULL);
+    vms__drop_subtree(s, vms__tbl(s, s->root_pa), s->levels, 0, NULL);
     if (s->owns_arena) vms_arena_destroy(&s->arena);
     vms__generation_retire(s->machine, s->generation);
     VMS_MEMSET(s, 0, sizeof *s);
+    return VMS_OK;
+}
+
+/* >>impl-share */
+
+/* Tables (below the top) and leaf bytes a walk passes: what a range holds. */
+VMS__PRIVATE int vms__tally_visit(void *user, vms__walk_t *w, int event, uint64_t e) {
+    vms_stats_t *t = (vms_stats_t *)user;
+    if (event == VMS__WALK_ENTER && w->level != w->top) t->table_pages++;
+    else if (event == VMS__WALK_ENTRY && vms_pte_is_used(e) && vms_pte_is_leaf(e, w->level))
+        t->mapped_bytes[w->level - 1] += VMS__SIZE(w->level);
+    return 0;
+}
+
+VMS_API int vms_share_init(vms_share_t *g, vms_space_t *s, uint64_t va, uint64_t len) {
+    const uint64_t span = vms_share_span(s->levels);
+    uint64_t lo, hi, lin, need = 0, *root = vms__tbl(s, s->root_pa);
+    vms__reserve_t r;
+    vms_stats_t t;
+    int i, err;
+    if (!g) return VMS_ERR_ARG;
+    err = vms_space_check_range(s, va, len);
+    if (err) return err;
+    if ((va | len) & (span - 1u)) return VMS_ERR_ALIGN;
+    if (s->share) return VMS_ERR_SHARED;
+    lo = vms__lin(s, va);
+    hi = lo + len;
+    for (lin = lo; lin < hi; lin += span)
+        if (!vms_pte_is_used(root[vms_addr_index(lin, s->levels)])) need++;
+    err = vms__reserve(s, &r, need, 0);
+    if (err) return err;
+    for (lin = lo; lin < hi; lin += span) { /* every slot gets its table: members see them all */
+        uint64_t *e = &root[vms_addr_index(lin, s->levels)];
+        if (!vms_pte_is_used(*e)) {
+            uint64_t *top = vms__new_table(s, &r, s->levels - 1, true, lin);
+            vms__pte_set(e, vms_pte_table_entry(vms__pa_of(s, top)));
+            vms__meta(s, root)->children++;
+        }
+        vms__meta(s, vms__tbl(s, vms_pte_table_pa(*e)))->flags = VMS__PINNED_MARK;
+    }
+    /* What s holds there is the group's from now on. */
+    VMS_MEMSET(&t, 0, sizeof t);
+    (void)vms__walk(s, root, s->levels, lo, hi, vms__tally_visit, &t);
+    s->counts.table_pages -= t.table_pages;
+    for (i = 0; i < 3; i++) s->counts.mapped_bytes[i] -= t.mapped_bytes[i];
+    VMS_MEMSET(g, 0, sizeof *g);
+    g->lo = lo;
+    g->hi = hi;
+    g->counts = t;
+    g->members = s;
+    g->nmembers = 1;
+    s->share_next = NULL;
+    s->share = g;
+    VMS__CHECK_SPAN(s, 0, vms__top(s));
+    return VMS_OK;
+}
+
+/* Whether two spaces' tables live in the same memory, handed out by the same hooks. */
+VMS__PRIVATE bool vms__same_memory(const vms_space_t *a, const vms_space_t *b) {
+    return a->prov.alloc_frame == b->prov.alloc_frame &&
+           a->prov.free_frame == b->prov.free_frame && a->prov.user == b->prov.user &&
+           a->prov.direct_map == b->prov.direct_map && a->prov.meta_map == b->prov.meta_map &&
+           a->phys_limit == b->phys_limit;
+}
+
+VMS__PRIVATE bool vms__same_threads(const vms_space_t *a, const vms_space_t *b) {
+    return a->concurrent == b->concurrent && a->reclaim.read_enter == b->reclaim.read_enter &&
+           a->reclaim.read_leave == b->reclaim.read_leave &&
+           a->reclaim.retire == b->reclaim.retire && a->reclaim.barrier == b->reclaim.barrier &&
+           a->reclaim.user == b->reclaim.user;
+}
+
+VMS_API int vms_share_join(vms_share_t *g, vms_space_t *s) {
+    vms_space_t *h;
+    uint64_t *root, *from;
+    unsigned i, i0, i1;
+    if (!g || !g->members) return VMS_ERR_ARG;
+    h = g->members;
+    if (s->share) return VMS_ERR_SHARED;
+    if (s->levels != h->levels) return VMS_ERR_LEVELS;
+    if (!vms__same_memory(s, h) || !vms__same_threads(s, h)) return VMS_ERR_MISMATCH;
+    root = vms__tbl(s, s->root_pa);
+    from = vms__tbl(h, h->root_pa);
+    i0 = vms_addr_index(g->lo, s->levels);
+    i1 = vms_addr_index(g->hi - 1u, s->levels);
+    for (i = i0; i <= i1; i++)
+        if (vms_pte_is_used(root[i])) return VMS_ERR_EXIST;
+    if (s->concurrent) vms__lock(&g->lock); /* members' flushes walk the member list */
+    for (i = i0; i <= i1; i++) vms__pte_set(&root[i], from[i]);
+    vms__meta(s, root)->children = (uint16_t)(vms__meta(s, root)->children + (i1 - i0 + 1u));
+    s->share_next = g->members;
+    g->members = s;
+    g->nmembers++;
+    s->share = g;
+    if (s->concurrent) vms__unlock(&g->lock);
+    VMS__CHECK_SPAN(s, 0, vms__top(s));
+    return VMS_OK;
+}
+
+/* s leaves its group. The last member keeps the tables as its own, and with `unmap` takes
+ * down what they map (destroy frees them as they are); any other member just loses its
+ * view of the range. */
+VMS__PRIVATE void vms__share_leave(vms_space_t *s, bool unmap) {
+    vms_share_t *g = s->share;
+    vms_space_t **pp;
+    vms_cursor_t c;
+    uint64_t *root = vms__tbl(s, s->root_pa);
+    const uint64_t lo = g->lo, hi = g->hi;
+    unsigned i, i0 = vms_addr_index(lo, s->levels), i1 = vms_addr_index(hi - 1u, s->levels);
+    bool last;
+    int k;
+    if (s->concurrent) vms__lock(&g->lock);
+    for (pp = &g->members; *pp != s; pp = &(*pp)->share_next) {
+    }
+    *pp = s->share_next;
+    s->share_next = NULL;
+    last = --g->nmembers == 0;
+    if (last) {
+        for (i = i0; i <= i1; i++) vms__meta(s, vms__tbl(s, vms_pte_table_pa(root[i])))->flags = 0;
+        s->counts.table_pages += g->counts.table_pages;
+        for (k = 0; k < 3; k++) s->counts.mapped_bytes[k] += g->counts.mapped_bytes[k];
+    } else {
+        for (i = i0; i <= i1; i++) vms__pte_set(&root[i], 0);
+        vms__meta(s, root)->children = (uint16_t)(vms__meta(s, root)->children - (i1 - i0 + 1u));
+    }
+    s->share = NULL;
+    if (s->concurrent) vms__unlock(&g->lock);
+    if (last) VMS_MEMSET(g, 0, sizeof *g); /* a join now finds no member */
+    (void)vms__cursor_begin(&c, s, lo, hi, false);
+    if (!last) { /* s's translations there are gone: its CPUs and software TLBs forget them */
+        vms__flush_record(&c, lo, hi - lo, true);
+        vms__tables_unhooked(s, lo, hi);
+        vms__generation_bump(s, lo, hi);
+    } else if (unmap) {
+        vms__change_plan_t p;
+        vms__change_plan_split(&p, 0, true, 0);
+        (void)vms__change(&c, hi - lo, &p, NULL); /* whole slots: nothing to split */
+        vms__prune_range(&c, lo, hi);             /* the top tables, now empty */
+    }
+    vms_cursor_close(&c);
+    if (unmap || !last) VMS__CHECK_SPAN(s, 0, vms__top(s)); /* else destroy frees it as is */
+}
+
+VMS_API int vms_share_leave(vms_space_t *s) {
+    if (!s->share) return VMS_ERR_ARG;
+    vms__share_leave(s, true);
     return VMS_OK;
 }
 
@@ -3727,13 +4024,21 @@ VMS_API int vms_space_enumerate(const vms_space_t *s,
     return rc;
 }
 
+/* What s holds: its own tables and mappings and those of the range it shares. */
+VMS__PRIVATE vms_stats_t vms__totals(const vms_space_t *s) {
+    vms_stats_t t = s->counts;
+    int i;
+    if (s->share) {
+        t.table_pages += s->share->counts.table_pages;
+        for (i = 0; i < 3; i++) t.mapped_bytes[i] += s->share->counts.mapped_bytes[i];
+    }
+    return t;
+}
+
 VMS_API void vms_space_stats(const vms_space_t *s, vms_stats_t *out) {
     vms_space_t *w = (vms_space_t *)(uintptr_t)s; /* the lock is the only write */
     vms__space_lock(w);
-    out->table_pages = s->table_pages;
-    out->mapped_bytes[0] = s->mapped_bytes[0];
-    out->mapped_bytes[1] = s->mapped_bytes[1];
-    out->mapped_bytes[2] = s->mapped_bytes[2];
+    *out = vms__totals(s);
     vms__space_unlock(w);
 }
 
@@ -4069,6 +4374,7 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
                             void *user) {
     vms_cursor_t c;
     vms_mapping_t m, run;
+    vms_stats_t st;
     uint64_t run_len = 0;
     vms__line_t l;
     l.n = 0;
@@ -4095,14 +4401,15 @@ VMS_API void vms_space_dump(const vms_space_t *s, void (*out)(void *user, const 
     if (run_len) vms__dump_run(&run, run_len, out, user);
     l.n = 0;
     l.buf[0] = 0;
+    st = vms__totals(s);
     vms__put(&l, "---[ table pages: ");
-    vms__put_size(&l, s->table_pages * VMS_PAGE_4K, 0);
+    vms__put_size(&l, st.table_pages * VMS_PAGE_4K, 0);
     vms__put(&l, "; mapped by 4K pages: ");
-    vms__put_size(&l, s->mapped_bytes[0], 0);
+    vms__put_size(&l, st.mapped_bytes[0], 0);
     vms__put(&l, ", by 2M pages: ");
-    vms__put_size(&l, s->mapped_bytes[1], 0);
+    vms__put_size(&l, st.mapped_bytes[1], 0);
     vms__put(&l, ", by 1G pages: ");
-    vms__put_size(&l, s->mapped_bytes[2], 0);
+    vms__put_size(&l, st.mapped_bytes[2], 0);
     vms__put(&l, " ]---");
     vms_cursor_close(&c);
     out(user, l.buf);
@@ -4265,7 +4572,7 @@ VMS__PRIVATE int vms__adopt_visit(void *user, vms__walk_t *w, int event, uint64_
         if (vms__entry_fault(s, e, l)) return VMS_ERR_FORMAT;
         if (!vms_pte_is_used(e)) return 0;
         a->used[l]++;
-        if (vms_pte_is_leaf(e, l)) s->mapped_bytes[l - 1] += VMS__SIZE(l);
+        if (vms_pte_is_leaf(e, l)) s->counts.mapped_bytes[l - 1] += VMS__SIZE(l);
     } else {
         if (l != w->top && !a->used[l]) return VMS_ERR_FORMAT; /* an empty table */
         vms__meta(s, w->tb[l])->children = (uint16_t)a->used[l];
@@ -4281,7 +4588,7 @@ VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const 
     /* The file's metadata is derived data: start from zero slots (level 0 = not a table). */
     VMS_MEMSET(s->arena.base, 0, im->meta);
     s->root_pa = im->root;
-    s->mapped_bytes[0] = s->mapped_bytes[1] = s->mapped_bytes[2] = 0;
+    s->counts.mapped_bytes[0] = s->counts.mapped_bytes[1] = s->counts.mapped_bytes[2] = 0;
     a.s = s;
     a.im = im;
     a.saved = saved;
@@ -4298,7 +4605,7 @@ VMS__PRIVATE int vms__image_adopt(vms_space_t *s, const vms__image_t *im, const 
         m = vms__image_frame(s, im, im->base + im->meta + (i << 12));
         m->flags = (m->level || m->flags) ? 0 : VMS__DATA_MARK;
     }
-    s->table_pages = a.tables;
+    s->counts.table_pages = a.tables;
     s->arena.bump = im->len;
     s->arena.free_head = im->free_head;
     s->arena.frames_in_use = a.tables;
@@ -4358,7 +4665,7 @@ VMS_API int vms_space_load(vms_space_t *s, const char *path) {
 typedef struct vms__check_s {
     const vms_space_t *s;
     const char *bad;
-    uint64_t tables, bytes[3];
+    uint64_t tables, bytes[3], most; /* most: the tables the space may hold */
     unsigned used[VMS_MAX_LEVELS + 1];
 } vms__check_t;
 
@@ -4369,8 +4676,10 @@ VMS__PRIVATE int vms__check_visit(void *user, vms__walk_t *w, int event, uint64_
     int l = w->level;
     unsigned i;
     if (event == VMS__WALK_ENTER) {
-        if (++c->tables > s->table_pages) c->bad = "table_reachable_once";
+        bool pinned = l == s->levels - 1 && vms__in_share(s, w->base[l], w->base[l] + 1u);
+        if (++c->tables > c->most) c->bad = "table_reachable_once";
         else if (vms__meta(s, t)->level != l) c->bad = "table_level";
+        else if (vms__meta(s, t)->flags != (pinned ? VMS__PINNED_MARK : 0)) c->bad = "table_pinned";
         if (c->bad) return -1;
         /* Every entry counts for the child count, in the range or not. */
         for (i = 0, c->used[l] = 0; i < VMS__ENTRIES; i++) {
@@ -4382,7 +4691,7 @@ VMS__PRIVATE int vms__check_visit(void *user, vms__walk_t *w, int event, uint64_
         c->bad = vms__entry_fault(s, e, l);
     } else if (vms__meta(s, t)->children != c->used[l]) {
         c->bad = "child_count";
-    } else if (l != w->top && c->used[l] == 0) {
+    } else if (l != w->top && c->used[l] == 0 && vms__meta(s, t)->flags != VMS__PINNED_MARK) {
         c->bad = "no_empty_tables";
     }
     return c->bad ? -1 : 0;
@@ -4393,17 +4702,38 @@ VMS__PRIVATE int vms__check_visit(void *user, vms__walk_t *w, int event, uint64_
  * vms__entry_fault. Over the whole space the counters are checked too. It writes nothing: a
  * table reached twice shows as more tables than the space counts (levels only go down, so a
  * walk over tables that reference each other still ends). */
+VMS__PRIVATE bool vms__check_walk(const vms_space_t *s, vms__check_t *c, uint64_t lo,
+                                  uint64_t hi) {
+    c->s = s;
+    c->bad = NULL;
+    c->tables = c->bytes[0] = c->bytes[1] = c->bytes[2] = 0;
+    c->most = vms__totals(s).table_pages;
+    (void)vms__walk(s, vms__tbl(s, s->root_pa), s->levels, lo, hi, vms__check_visit, c);
+    return c->bad == NULL;
+}
+
+/* Whether what a walk counted is what st says (tables: besides the root, if `roots` is 0). */
+VMS__PRIVATE bool vms__check_counts(const vms__check_t *c, const vms_stats_t *st,
+                                    uint64_t roots) {
+    return c->tables == st->table_pages + 1u - roots && c->bytes[0] == st->mapped_bytes[0] &&
+           c->bytes[1] == st->mapped_bytes[1] && c->bytes[2] == st->mapped_bytes[2];
+}
+
 VMS__PRIVATE const char *vms__check_span(const vms_space_t *s, uint64_t lo, uint64_t hi) {
     vms__check_t c;
-    c.s = s;
-    c.bad = NULL;
-    c.tables = c.bytes[0] = c.bytes[1] = c.bytes[2] = 0;
-    (void)vms__walk(s, vms__tbl(s, s->root_pa), s->levels, lo, hi, vms__check_visit, &c);
-    if (c.bad || lo != 0 || hi != vms__top(s)) return c.bad;
-    if (c.tables != s->table_pages) return "table_pages_counter";
-    if (c.bytes[0] != s->mapped_bytes[0] || c.bytes[1] != s->mapped_bytes[1] ||
-        c.bytes[2] != s->mapped_bytes[2])
-        return "mapped_bytes_counter";
+    vms_stats_t st = vms__totals(s);
+    const vms_share_t *g = s->share;
+    if (!vms__check_walk(s, &c, lo, hi) || lo != 0 || hi != vms__top(s)) return c.bad;
+    if (c.tables != st.table_pages) return "table_pages_counter";
+    if (!vms__check_counts(&c, &st, 1)) return "mapped_bytes_counter";
+    if (g) { /* every member reaches the group's tables, and the group counts them */
+        const uint64_t *r = vms__tbl(s, s->root_pa), *h = vms__tbl(s, g->members->root_pa);
+        unsigned i;
+        for (i = vms_addr_index(g->lo, s->levels); i <= vms_addr_index(g->hi - 1u, s->levels); i++)
+            if (r[i] != h[i] || !vms_pte_is_used(r[i])) return "share_slot";
+        (void)vms__check_walk(s, &c, g->lo, g->hi);
+        if (!vms__check_counts(&c, &g->counts, 0)) return "share_counters";
+    }
     return NULL;
 }
 

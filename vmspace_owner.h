@@ -311,7 +311,10 @@ typedef struct vms_owner_iter_s {
     bool rv, wv;
 } vms_owner_iter_t;
 
-/* Create an owner over space s (which must outlive it). desc may be NULL.
+/* Create an owner over space s (which must outlive it). desc may be NULL. It guards the
+ * changes made through s: a range s shares (vms_share_init) can change through the other
+ * members too, whose owners do not see these leases, so change a shared range through one
+ * member and its owner only.
  * @return VMS_OK, VMS_ERR_ARG (one allocator hook without the other). */
 VMS_NODISCARD VMS_OWNER_API int vms_owner_init(vms_owner_t *o, vms_space_t *s,
                                                const vms_owner_desc_t *desc);

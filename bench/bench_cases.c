@@ -150,22 +150,22 @@ static void *bc_map_setup(int op, int level, vms_bench_info_t *info) {
 uint64_t vms_bench_map_cursor_step(void *state) {
     bc_map_t *m = state;
     bc_map_all(m, BC_MAP_CURSOR);
-    return m->sp.table_pages;
+    return m->sp.counts.table_pages;
 }
 uint64_t vms_bench_map_space_step(void *state) {
     bc_map_t *m = state;
     bc_map_all(m, BC_MAP_SPACE);
-    return m->sp.table_pages;
+    return m->sp.counts.table_pages;
 }
 uint64_t vms_bench_map_single_step(void *state) {
     bc_map_t *m = state;
     bc_map_all(m, BC_MAP_SINGLE);
-    return m->sp.table_pages;
+    return m->sp.counts.table_pages;
 }
 uint64_t vms_bench_unmap_space_step(void *state) {
     bc_map_t *m = state;
     bc_unmap_all(m);
-    return m->sp.table_pages;
+    return m->sp.counts.table_pages;
 }
 uint64_t vms_bench_protect_space_step(void *state) {
     bc_map_t *m = state;
@@ -354,7 +354,7 @@ uint64_t vms_bench_clone_cow_step(void *state) {
     bc_clone_t *c = state;
     bc_check(vms_space_clone(&c->dst, &c->src, BC_VA, BC_GIB, VMS_CLONE_COW, NULL, NULL),
              "vms_space_clone");
-    return c->dst.table_pages;
+    return c->dst.counts.table_pages;
 }
 
 void vms_bench_clone_cow_reset(void *state) {
@@ -422,7 +422,7 @@ uint64_t vms_bench_move_step(void *state) {
     }
     m->other = m->at;
     m->at = to;
-    return m->sp.table_pages;
+    return m->sp.counts.table_pages;
 }
 
 void vms_bench_move_reset(void *state) { (void)state; }
@@ -567,7 +567,7 @@ uint64_t vms_bench_op1_step(void *state) {
     case BC_OP1_SPACE_MAP: bc_op1_map_holes(o); break;
     default: bc_op1_unmap_holes(o); break;
     }
-    return o->sp.table_pages;
+    return o->sp.counts.table_pages;
 }
 
 void vms_bench_op1_reset(void *state) {
@@ -578,7 +578,7 @@ void vms_bench_op1_reset(void *state) {
 
 void vms_bench_op1_report(void *state, vms_bench_info_t *info) {
     bc_op1_t *o = state;
-    vms_bench_counter(info, "table_pages", (double)o->sp.table_pages);
+    vms_bench_counter(info, "table_pages", (double)o->sp.counts.table_pages);
 }
 
 void vms_bench_op1_teardown(void *state) {

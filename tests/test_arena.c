@@ -38,7 +38,7 @@ Test(arena, caller_memory_backs_tables_and_data) {
     cr_expect_null(vms_space_check(&s));
 #endif
     cr_assert_eq(vms_space_unmap(&s, 0x10000000, 0x2000), VMS_OK);
-    cr_expect_eq(s.table_pages, 1);
+    cr_expect_eq(s.counts.table_pages, 1);
     cr_assert_eq(vms_space_destroy(&s), VMS_OK);
     cr_expect_eq(a.frames_in_use, 0, "every table frame went back to the caller's arena");
     vms_arena_destroy(&a);

@@ -237,7 +237,11 @@ enum cat_op {
     OP_OWNER_DESTROY,
     OP_OWNER_INIT_ALLOC,
     OP_ITREE_INIT_ALLOC,
-    OP_OWNER_INIT_NULL
+    OP_OWNER_INIT_NULL,
+    OP_SHARE_INIT,       /* vms_share_init of F.s over [a, a + b); f = 1: a NULL group */
+    OP_SHARE_INIT_TWICE, /* a space of its own shares a range, then tries another */
+    OP_SHARE_JOIN,       /* F.s or a space of p levels joins a group; f: see cat_share_join */
+    OP_SHARE_LEAVE       /* F.s, which shares nothing, leaves */
 };
 
 /* Handles for release/info/read/write rows. */
@@ -453,6 +457,23 @@ static cat_row_t cat_rows[] = {
     {"owner_init_one_alloc_hook", OP_OWNER_INIT_ALLOC, 0, 0, 0, 0, 0, VMS_ERR_ARG},
     {"owner_init_null_space", OP_OWNER_INIT_NULL, 0, 0, 0, 0, 0, VMS_ERR_ARG},
     {"itree_init_one_free_hook", OP_ITREE_INIT_ALLOC, 0, 0, 0, 0, 0, VMS_ERR_ARG},
+    /* Share groups. */
+    {"share_init_not_whole_slots", OP_SHARE_INIT, 0xffff800000000000ull, 1ull << 30, 0, 0, 0,
+     VMS_ERR_ALIGN},
+    {"share_init_va_in_a_slot", OP_SHARE_INIT, 0xffff800040000000ull, 1ull << 39, 0, 0, 0,
+     VMS_ERR_ALIGN},
+    {"share_init_noncanonical", OP_SHARE_INIT, NONCANON4, 1ull << 39, 0, 0, 0, VMS_ERR_NONCANON},
+    {"share_init_len_zero", OP_SHARE_INIT, 0xffff800000000000ull, 0, 0, 0, 0, VMS_ERR_ZEROLEN},
+    {"share_init_crosses_hole", OP_SHARE_INIT, 0x7f8000000000ull, 1ull << 40, 0, 0, 0,
+     VMS_ERR_OVERFLOW},
+    {"share_init_null_group", OP_SHARE_INIT, 0xffff800000000000ull, 1ull << 39, 0, 0, 1,
+     VMS_ERR_ARG},
+    {"share_init_twice", OP_SHARE_INIT_TWICE, 0, 0, 0, 0, 0, VMS_ERR_SHARED},
+    {"share_join_no_members", OP_SHARE_JOIN, 0, 0, 0, 4, 0, VMS_ERR_ARG},
+    {"share_join_other_memory", OP_SHARE_JOIN, 0, 0, 0, 4, 1, VMS_ERR_MISMATCH},
+    {"share_join_other_levels", OP_SHARE_JOIN, 0, 0, 0, 5, 2, VMS_ERR_LEVELS},
+    {"share_join_maps_there", OP_SHARE_JOIN, 0, 0, 0, 4, 3, VMS_ERR_EXIST},
+    {"share_leave_not_sharing", OP_SHARE_LEAVE, 0, 0, 0, 0, 0, VMS_ERR_ARG},
 };
 
 static vms_lease_t cat_handle(uint32_t sel) {
@@ -480,6 +501,37 @@ static void cat_free(void *u, void *p, size_t n) {
 }
 
 static uint8_t cat_page[4096] __attribute__((aligned(4096)));
+
+/* A group over the upper half of a space of its own (its own arena), which a space joins:
+ * f = 0 F.s joins a zeroed group; 1 F.s (another arena) joins; 2 a space of `levels`
+ * levels joins; 3 a space on the group's arena that maps into the range joins. */
+static int cat_share_join(uint32_t f, int levels) {
+    vms_space_t a, b;
+    vms_share_t g;
+    vms_provider_t prov;
+    vms_space_desc_t d;
+    int rc;
+    memset(&g, 0, sizeof g);
+    if (f == 0) return vms_share_join(&g, &F.s);
+    cr_assert(eq(int, vt_space_init(&a, 4, (uint64_t)8 << 20), VMS_OK));
+    cr_assert(eq(int, vms_share_init(&g, &a, 0xffff800000000000ull, 1ull << 47), VMS_OK));
+    if (f == 1) {
+        rc = vms_share_join(&g, &F.s);
+    } else {
+        prov = vms_arena_provider(&a.arena);
+        memset(&d, 0, sizeof d);
+        d.levels = levels;
+        d.provider = &prov;
+        cr_assert(eq(int, vms_space_init(&b, &d), VMS_OK));
+        if (f == 3)
+            cr_assert(eq(int, vms_space_map(&b, 0xffffc00000000000ull, 0x1000, 0x1000, VMS_R, 0),
+                         VMS_OK));
+        rc = vms_share_join(&g, &b);
+        cr_assert(eq(int, vms_space_destroy(&b), VMS_OK));
+    }
+    cr_assert(eq(int, vms_space_destroy(&a), VMS_OK));
+    return rc;
+}
 
 static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
     vms_cursor_t c;
@@ -691,6 +743,21 @@ static int cat_run(const cat_row_t *r, vms_lease_t *blocker) {
         d.allocator.alloc = cat_alloc;
         return vms_owner_init(&o2, &F.s, &d);
     }
+    case OP_SHARE_INIT: {
+        vms_share_t g;
+        return vms_share_init(r->f ? NULL : &g, &F.s, r->a, r->b);
+    }
+    case OP_SHARE_INIT_TWICE: {
+        vms_space_t a;
+        vms_share_t g, h;
+        cr_assert(eq(int, vt_space_init(&a, 4, (uint64_t)8 << 20), VMS_OK));
+        cr_assert(eq(int, vms_share_init(&g, &a, 0xffff800000000000ull, 1ull << 39), VMS_OK));
+        rc = vms_share_init(&h, &a, 0xffffc00000000000ull, 1ull << 39);
+        cr_assert(eq(int, vms_space_destroy(&a), VMS_OK));
+        return rc;
+    }
+    case OP_SHARE_JOIN: return cat_share_join(r->f, (int)r->p);
+    case OP_SHARE_LEAVE: return vms_share_leave(&F.s);
     case OP_OWNER_INIT_NULL: {
         vms_owner_t o2;
         return vms_owner_init(&o2, NULL, NULL);

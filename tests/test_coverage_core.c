@@ -163,22 +163,22 @@ Test(coverage_core, space_check_names_each_clause) {
     cr_expect(eq(str, (char *)vms_space_check(&s), "child_count"));
     m->children--;
     /* Counters. */
-    s.table_pages++;
+    s.counts.table_pages++;
     cr_expect(eq(str, (char *)vms_space_check(&s), "table_pages_counter"));
-    s.table_pages--;
-    s.mapped_bytes[1] += VT_SZ_2M;
+    s.counts.table_pages--;
+    s.counts.mapped_bytes[1] += VT_SZ_2M;
     cr_expect(eq(str, (char *)vms_space_check(&s), "mapped_bytes_counter"));
-    s.mapped_bytes[1] -= VT_SZ_2M;
+    s.counts.mapped_bytes[1] -= VT_SZ_2M;
     /* An empty table below the root: clear the only leaf of the page table. */
     {
         uint64_t old = *e[1];
         *e[1] = 0;
         m->children = 0;
-        s.mapped_bytes[0] -= 0x1000;
+        s.counts.mapped_bytes[0] -= 0x1000;
         cr_expect(eq(str, (char *)vms_space_check(&s), "no_empty_tables"));
         *e[1] = old;
         m->children = 1;
-        s.mapped_bytes[0] += 0x1000;
+        s.counts.mapped_bytes[0] += 0x1000;
     }
     cr_expect(eq(ptr, (void *)vms_space_check(&s), NULL));
     cr_assert(eq(int, vms_space_destroy(&s), VMS_OK));

@@ -808,10 +808,10 @@ Test(cov_check, every_mapped_bytes_counter_is_compared) {
     cr_assert(eq(int, vms_space_map(&s, G1, G1, G1, VMS_R, 0), VMS_OK));
     cr_assert(eq(ptr, (void *)vms_space_check(&s), NULL));
     for (int k = 0; k < 3; k++) {
-        s.mapped_bytes[k] += K4;
+        s.counts.mapped_bytes[k] += K4;
         const char *got = vms_space_check(&s);
         cr_expect(eq(str, (char *)(got ? got : "(none)"), "mapped_bytes_counter"), "counter %d", k);
-        s.mapped_bytes[k] -= K4;
+        s.counts.mapped_bytes[k] -= K4;
     }
     cr_expect(eq(ptr, (void *)vms_space_check(&s), NULL));
     cr_assert(eq(int, vms_space_destroy(&s), VMS_OK));

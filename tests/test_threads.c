@@ -400,6 +400,182 @@ Test(threads, stress_replay_urcu_reclaim) { run_stress(true, false); }
 
 Test(threads, space_ops_beside_readers) { run_stress(false, true); }
 
+/* ---- a share group from many threads: three concurrent spaces share one top-level slot;
+ * a thread per space maps, unmaps and protects its own lower half and the shared slot, while
+ * readers translate through all three. The members serialise on the group's lock, so the
+ * sequence numbers order every mutation; replaying them (a change in the slot reaching every
+ * member's model) must give each member's results and final mappings. ---- */
+#define SHARED_BASE 0xffff800000000000ull
+#define MEMBERS 3
+
+typedef struct share_run_s {
+    vms_space_t sp[MEMBERS];
+    atomic_ulong seq;
+    atomic_int stop;
+    atomic_ulong bad, reads;
+} share_run_t;
+
+typedef struct share_worker_s {
+    share_run_t *run;
+    int id;
+    rec_t *log;
+    uint64_t n;
+} share_worker_t;
+
+static void *share_mutator(void *arg) {
+    share_worker_t *w = (share_worker_t *)arg;
+    vt_rng_t g;
+    uint64_t i;
+    vt_rng_seed(&g, vt_seed_from_env(0x5a4e) * 17u + (uint64_t)w->id);
+    for (i = 0; i < w->n; i++) {
+        rec_t *r = &w->log[i];
+        random_op(&g, w->id, r);
+        if (vt_rng_below(&g, 2)) r->va += SHARED_BASE; /* the same offsets: frames keep the rule */
+        run_op(&w->run->sp[w->id], r, &w->run->seq);
+    }
+    return NULL;
+}
+
+static void *share_reader(void *arg) {
+    share_worker_t *w = (share_worker_t *)arg;
+    share_run_t *run = w->run;
+    vt_rng_t g;
+    unsigned long bad = 0, reads = 0;
+    vt_rng_seed(&g, 0x5ead + (uint64_t)w->id);
+    while (!atomic_load(&run->stop)) {
+        int k;
+        vms_read_enter(&run->sp[0]); /* one reclaim hook for the group */
+        for (k = 0; k < 64; k++) {
+            int region = (int)vt_rng_below(&g, NREGIONS);
+            uint64_t va = region_base(region) + vt_rng_below(&g, WINDOW / 8) * 8, pa = 0;
+            if (vt_rng_below(&g, 2)) va += SHARED_BASE;
+            if (vms_translate(&run->sp[vt_rng_below(&g, MEMBERS)], va, &pa) && !frame_ok(va, pa))
+                bad++;
+            reads++;
+        }
+        vms_read_leave(&run->sp[0]);
+    }
+    atomic_fetch_add(&run->bad, bad);
+    atomic_fetch_add(&run->reads, reads);
+    return NULL;
+}
+
+/* The member's mappings against its model, leaf by leaf, and its mapped-byte counters. */
+static uint64_t share_differences(const vms_space_t *s, const vt_model_t *m) {
+    size_t n, i;
+    vms_mapping_t *e = vt_enumerate(s, &n);
+    uint64_t diff = n == m->n ? 0 : 1, bytes[3];
+    vms_stats_t st;
+    for (i = 0; i < n && i < m->n; i++)
+        diff += e[i].va != m->v[i].va || e[i].pa != m->v[i].pa || e[i].size != m->v[i].size ||
+                e[i].prop != m->v[i].prop;
+    free(e);
+    vms_space_stats(s, &st);
+    vt_model_bytes(m, bytes);
+    for (i = 0; i < 3; i++) diff += st.mapped_bytes[i] != bytes[i];
+    return diff;
+}
+
+Test(threads, share_group_members_and_readers) {
+    static share_run_t run;
+    static vms_arena_t arena;
+    pthread_t th[MEMBERS + 2];
+    share_worker_t w[MEMBERS + 2];
+    vms_reclaim_t rc = rw_reclaim();
+    vms_arena_desc_t ad;
+    vms_provider_t prov;
+    vms_space_desc_t d;
+    vms_share_t group;
+    vt_model_t m[MEMBERS];
+    rec_t *all;
+    uint64_t per = ops_from_env() / (MUTATORS * 2), total, i, k, mismatches = 0, ok = 0;
+    int t, j;
+    if (VT_TSAN) per /= 8;
+    memset(&run, 0, sizeof run);
+    memset(&ad, 0, sizeof ad);
+    ad.size = (uint64_t)256 << 20;
+    cr_assert(eq(int, vms_arena_init(&arena, &ad), VMS_OK));
+    prov = vms_arena_provider(&arena);
+    memset(&d, 0, sizeof d);
+    d.concurrent = true;
+    d.reclaim = &rc;
+    d.provider = &prov;
+    for (j = 0; j < MEMBERS; j++) cr_assert(eq(int, vms_space_init(&run.sp[j], &d), VMS_OK));
+    cr_assert(eq(int, vms_share_init(&group, &run.sp[0], SHARED_BASE, vms_share_span(4)),
+                 VMS_OK));
+    for (j = 1; j < MEMBERS; j++) cr_assert(eq(int, vms_share_join(&group, &run.sp[j]), VMS_OK));
+    for (t = 0; t < MEMBERS + 2; t++) {
+        w[t].run = &run;
+        w[t].id = t;
+        w[t].n = t < MEMBERS ? per : 0;
+        w[t].log = t < MEMBERS ? (rec_t *)calloc(per, sizeof(rec_t)) : NULL;
+        if (t < MEMBERS) cr_assert(not(eq(ptr, w[t].log, NULL)));
+    }
+    for (t = MEMBERS; t < MEMBERS + 2; t++)
+        cr_assert(eq(int, pthread_create(&th[t], NULL, share_reader, &w[t]), 0));
+    for (t = 0; t < MEMBERS; t++)
+        cr_assert(eq(int, pthread_create(&th[t], NULL, share_mutator, &w[t]), 0));
+    for (t = 0; t < MEMBERS; t++) pthread_join(th[t], NULL);
+    atomic_store(&run.stop, 1);
+    for (t = MEMBERS; t < MEMBERS + 2; t++) pthread_join(th[t], NULL);
+    cr_expect(eq(u64, atomic_load(&run.bad), 0), "%lu torn or foreign answers of %lu",
+              atomic_load(&run.bad), atomic_load(&run.reads));
+
+    /* Replay in sequence order; w[t].log[i].seq says when each took effect. */
+    total = per * MEMBERS;
+    all = (rec_t *)malloc(total * sizeof(rec_t));
+    cr_assert(not(eq(ptr, all, NULL)));
+    for (t = 0, k = 0; t < MEMBERS; t++)
+        for (i = 0; i < per; i++) {
+            all[k] = w[t].log[i];
+            all[k++].flags |= (uint32_t)t << 24; /* the member, beside the map flags */
+        }
+    qsort(all, total, sizeof(rec_t), by_seq);
+    for (j = 0; j < MEMBERS; j++) vt_model_init(&m[j]);
+    for (i = 0; i < total; i++) {
+        rec_t *r = &all[i];
+        int who = (int)(r->flags >> 24), want = VMS_OK, first = 1;
+        uint32_t flags = r->flags & 0xffffffu;
+        uint64_t out = 0;
+        cr_assert(eq(u64, r->seq, i), "sequence numbers are dense");
+        for (j = 0; j < MEMBERS; j++) {
+            int got = VMS_OK;
+            uint64_t o = 0;
+            if (j != who && r->va < SHARED_BASE) continue; /* a private change */
+            if (r->op == OP_MAP) got = vt_model_map(&m[j], r->va, r->pa, r->len, r->prop, flags);
+            else if (r->op == OP_UNMAP) o = vt_model_unmap(&m[j], r->va, r->len);
+            else vt_model_protect(&m[j], r->va, r->len, r->prop);
+            if (j == who || first) {
+                want = got;
+                out = o;
+            }
+            first = 0;
+        }
+        if (r->rc != want || r->out != out) mismatches++;
+        ok += r->rc == VMS_OK;
+    }
+    cr_expect(eq(u64, mismatches, 0), "%llu of %llu results differ from the replay",
+              VT_ULL(mismatches), VT_ULL(total));
+    cr_expect(gt(u64, ok, total / 4), "the workload mostly succeeds");
+    for (j = 0; j < MEMBERS; j++) {
+        cr_expect(eq(u64, share_differences(&run.sp[j], &m[j]), 0), "member %d", j);
+#ifdef VMSPACE_DEBUG
+        cr_expect(eq(ptr, (void *)vms_space_check(&run.sp[j]), NULL), "member %d", j);
+#endif
+        vt_model_free(&m[j]);
+    }
+    fprintf(stderr, "threads: %llu mutations through %d spaces sharing a slot beside 2 readers"
+                    " (%lu lookups), replayed: %llu differences\n",
+            VT_ULL(total), MEMBERS, atomic_load(&run.reads), VT_ULL(mismatches));
+    /* The members leave one by one; the last frees the slot's tables. */
+    for (j = 0; j < MEMBERS; j++) cr_assert(eq(int, vms_space_destroy(&run.sp[j]), VMS_OK));
+    cr_expect(eq(u64, arena.frames_in_use, 0), "every table went back: %llu left",
+              VT_ULL(arena.frames_in_use));
+    vms_arena_destroy(&arena);
+    for (t = 0; t < MEMBERS; t++) free(w[t].log);
+    free(all);
+}
+
 /* ---- try-open and the lock's exclusion ---- */
 typedef struct hold_s {
     vms_space_t *sp;

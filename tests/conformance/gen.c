@@ -49,6 +49,10 @@ typedef struct region_s {
 } region_t;
 
 static vms_space_t g_space;
+static vms_space_t *g_cur = &g_space; /* the space the operations go through */
+static vms_space_t g_member;          /* shares the upper half of g_space, in some tables */
+static vms_share_t g_group;
+static bool g_shared;
 static int g_levels;
 static uint64_t g_seed;
 static region_t *g_regions;
@@ -79,7 +83,7 @@ static void add_region(uint64_t va, uint64_t len) {
 /* Leaves in the space now (no-access ones included). */
 static uint64_t leaf_count(void) {
     vms_stats_t st;
-    vms_space_stats(&g_space, &st);
+    vms_space_stats(g_cur, &st);
     return st.mapped_bytes[0] / VMS_PAGE_4K + st.mapped_bytes[1] / VMS_PAGE_2M +
            st.mapped_bytes[2] / VMS_PAGE_1G;
 }
@@ -172,7 +176,7 @@ static uint64_t leaves_for(uint64_t va, uint64_t pa, uint64_t len, uint32_t flag
 
 /* Map, tolerating VMS_ERR_EXIST for plain maps (the range may overlap an earlier one). */
 static void do_map(uint64_t va, uint64_t pa, uint64_t len, vms_prop_t prop, uint32_t flags) {
-    int err = vms_space_map(&g_space, va, pa, len, prop, flags);
+    int err = vms_space_map(g_cur, va, pa, len, prop, flags);
     if (err == VMS_ERR_EXIST && !(flags & VMS_MAP_REPLACE)) {
         g_ops_failed++;
         return;
@@ -224,7 +228,7 @@ static void layout_matrix(void) {
         uint64_t pa = rand_pa(size * 256, size);
         for (unsigned i = 0; i < 256; i++) {
             vms_prop_t p = prop_combo(i & 31u, i >> 5);
-            int err = vms_space_map(&g_space, base + i * size, pa + i * size, size, p, 0);
+            int err = vms_space_map(g_cur, base + i * size, pa + i * size, size, p, 0);
             if (err == VMS_ERR_EXIST) {
                 g_ops_failed++;
                 continue;
@@ -252,7 +256,7 @@ static void rand_subrange(uint64_t *va, uint64_t *len) {
     *va = start;
     *len = n * VMS_PAGE_4K;
     /* Keep inside the region's half of the canonical space. */
-    if (vms_space_check_range(&g_space, *va, *len) != VMS_OK) {
+    if (vms_space_check_range(g_cur, *va, *len) != VMS_OK) {
         *va = r->va;
         *len = r->len;
     }
@@ -277,7 +281,7 @@ static void move_somewhere(uint64_t va, uint64_t len) {
     /* A smaller unit may break huge pages into many small ones: within the leaf budget. */
     while (unit < VMS_PAGE_1G && len / unit > room()) unit <<= 9;
     by = (1 + rnd_below(64)) * unit;
-    err = vms_space_move(&g_space, va, one_in(2) ? va + by : va - by, len);
+    err = vms_space_move(g_cur, va, one_in(2) ? va + by : va - by, len);
     if (err != VMS_OK && err != VMS_ERR_EXIST && err != VMS_ERR_OVERLAP &&
         err != VMS_ERR_NONCANON && err != VMS_ERR_OVERFLOW)
         die("vms_space_move", err);
@@ -291,11 +295,11 @@ static void collapse_some(uint64_t va, uint64_t len) {
     if (one_in(2) && room() > 1024) {
         va &= ~(VMS_PAGE_2M - 1);
         len = VMS_PAGE_2M;
-        err = vms_space_map(&g_space, va, rand_pa(len, len), len, rand_prop(),
+        err = vms_space_map(g_cur, va, rand_pa(len, len), len, rand_prop(),
                             VMS_MAP_REPLACE | VMS_MAP_MAX_4K);
         if (err != VMS_OK) die("vms_space_map (to collapse)", err);
     }
-    err = vms_space_collapse(&g_space, va, len, one_in(2) ? VMS_MAP_MAX_2M : 0, &done);
+    err = vms_space_collapse(g_cur, va, len, one_in(2) ? VMS_MAP_MAX_2M : 0, &done);
     if (err != VMS_OK) die("vms_space_collapse", err);
 }
 
@@ -321,12 +325,12 @@ static void mutate(unsigned n) {
         case 3: {
             vms_prop_t rel = VMS_PROP_FLAGS_MASK & ~(vms_prop_t)(VMS_ACCESSED | VMS_DIRTY);
             vms_prop_t set = rand_prop() & rel, clear = rand_prop() & rel & ~set;
-            err = vms_space_protect_mask(&g_space, va, len, set, clear);
+            err = vms_space_protect_mask(g_cur, va, len, set, clear);
             if (err != VMS_OK) die("vms_space_protect_mask", err);
             break;
         }
         case 4:
-            err = vms_space_protect_fn(&g_space, va, len, policy, NULL);
+            err = vms_space_protect_fn(g_cur, va, len, policy, NULL);
             if (err != VMS_OK) die("vms_space_protect_fn", err);
             break;
         case 5: {
@@ -334,16 +338,16 @@ static void mutate(unsigned n) {
             memset(&h, 0, sizeof h);
             h.bits = one_in(3) ? VMS_ACCESSED : one_in(2) ? VMS_DIRTY : VMS_ACCESSED | VMS_DIRTY;
             h.flags = VMS_HARVEST_CLEAR;
-            err = vms_space_harvest(&g_space, va, len, &h);
+            err = vms_space_harvest(g_cur, va, len, &h);
             if (err != VMS_OK) die("vms_space_harvest", err);
             break;
         }
         case 0:
-            err = vms_space_unmap(&g_space, va, len);
+            err = vms_space_unmap(g_cur, va, len);
             if (err != VMS_OK) die("vms_space_unmap", err);
             break;
         case 1:
-            err = vms_space_protect(&g_space, va, len, rand_prop());
+            err = vms_space_protect(g_cur, va, len, rand_prop());
             if (err != VMS_OK) die("vms_space_protect", err);
             break;
         default: {
@@ -353,7 +357,7 @@ static void mutate(unsigned n) {
             uint64_t cap = (uint64_t)64 << 20; /* bytes */
             if (leaves_for(va, pa, len, flags) > 1024) cap = 1024 * VMS_PAGE_4K;
             if (len > cap) len = cap;
-            err = vms_space_map(&g_space, va, pa, len, rand_prop(), flags);
+            err = vms_space_map(g_cur, va, pa, len, rand_prop(), flags);
             if (err != VMS_OK) die("vms_space_map (replace)", err);
             break;
         }
@@ -386,8 +390,8 @@ static void probe(FILE *f, uint64_t va) {
     uint64_t pa = 0;
     vms_access_result_t r;
     memset(&r, 0, sizeof r);
-    bool ok = vms_translate(&g_space, va, &pa);
-    bool acc = vms_translate_access(&g_space, va, VMS_ACCESS_READ, &r);
+    bool ok = vms_translate(g_cur, va, &pa);
+    bool acc = vms_translate_access(g_cur, va, VMS_ACCESS_READ, &r);
     fprintf(f, "T %" PRIx64 " ", va);
     if (ok) fprintf(f, "%" PRIx64, pa);
     else fputc('-', f);
@@ -505,13 +509,36 @@ int main(int argc, char **argv) {
         if (err != VMS_OK) die("vms_space_destroy (clone)", err);
     }
 
+    /* A third of the tables are walked through a second space that shares the upper half of
+     * the first (its top tables): the operations go through it, on its own lower half and
+     * the shared upper half, then some through the first; QEMU walks the second's root. */
+    if (one_in(3)) {
+        vms_provider_t prov = vms_arena_provider(&g_space.arena);
+        vms_space_desc_t md;
+        memset(&md, 0, sizeof md);
+        md.levels = g_levels;
+        md.provider = &prov;
+        err = vms_space_init(&g_member, &md);
+        if (err == VMS_OK)
+            err = vms_share_init(&g_group, &g_space, canon_from_linear(half_size()), half_size());
+        if (err == VMS_OK) err = vms_share_join(&g_group, &g_member);
+        if (err != VMS_OK) die("sharing the upper half", err);
+        g_shared = true;
+        g_cur = &g_member;
+        if (one_in(2)) layout_sparse(1 + (unsigned)rnd_below(100));
+        mutate((unsigned)rnd_below(40));
+        g_cur = &g_space;
+        mutate((unsigned)rnd_below(20));
+        g_cur = &g_member;
+    }
+
     char path[4096];
     snprintf(path, sizeof path, "%s/space.bin", outdir);
     err = vms_space_save(&g_space, path);
     if (err != VMS_OK) die("vms_space_save", err);
 
     mapvec_t v = {NULL, 0, 0};
-    err = vms_space_enumerate(&g_space, collect, &v);
+    err = vms_space_enumerate(g_cur, collect, &v);
     if (err != 0) die("vms_space_enumerate", err);
 
     snprintf(path, sizeof path, "%s/expect.txt", outdir);
@@ -523,6 +550,7 @@ int main(int argc, char **argv) {
     fprintf(f, "levels %d\nroot %" PRIx64 "\nphys_base %" PRIx64 "\nimage_len %" PRIx64
                "\nseed %" PRIx64 "\n",
             g_levels, g_space.root_pa, g_space.arena.phys_base, g_space.arena.bump, g_seed);
+    if (g_shared) fprintf(f, "walk %" PRIx64 "\n", g_member.root_pa); /* the root QEMU loads */
     for (size_t i = 0; i < v.n; i++)
         fprintf(f, "M %" PRIx64 " %" PRIx64 " %" PRIx64 " %x\n", v.m[i].va, v.m[i].pa,
                 v.m[i].size, (unsigned)v.m[i].prop);
@@ -531,10 +559,14 @@ int main(int argc, char **argv) {
         perror(path);
         return 1;
     }
-    printf("seed %" PRIu64 " levels %d layout %s mappings %zu refused %" PRIu64 "\n", g_seed,
-           g_levels, layout, v.n, g_ops_failed);
+    printf("seed %" PRIu64 " levels %d layout %s%s mappings %zu refused %" PRIu64 "\n", g_seed,
+           g_levels, layout, g_shared ? " shared" : "", v.n, g_ops_failed);
     free(v.m);
     free(g_regions);
+    if (g_shared) { /* the member first: its tables live in g_space's arena */
+        err = vms_space_destroy(&g_member);
+        if (err != VMS_OK) die("vms_space_destroy (member)", err);
+    }
     err = vms_space_destroy(&g_space);
     if (err != VMS_OK) die("vms_space_destroy", err);
     return 0;

@@ -111,6 +111,7 @@ static void fm_touch(uint64_t a, uint64_t b) {
 }
 
 static int fm_levels;
+static uint64_t fm_share_lo, fm_share_hi; /* the range fz_s shares with fz_mate (linear) */
 static unsigned fm_bits(void) { return fm_levels == 5 ? 57u : 48u; }
 static uint64_t fm_top(void) { return (uint64_t)1 << fm_bits(); }
 static uint64_t fm_lin(uint64_t va) { return va & (fm_top() - 1u); }
@@ -436,10 +437,12 @@ static void fm_insert_plan(fm_t *m, uint64_t a, uint64_t pa, uint64_t len, vms_p
     }
 }
 
-/* Table pages a space holding these leaves needs, root included (no empty tables). */
+/* Table pages a space holding these leaves needs, root included (no empty tables but the
+ * shared slot's top table, which stays while the group lives). */
 static uint64_t fm_table_pages(const fm_t *m) {
     uint64_t count = 1;
     int l;
+    if (fm_share_hi > fm_share_lo && !fm_any(m, fm_share_lo, fm_share_hi)) count++;
     for (l = 1; l < fm_levels; l++) {
         uint64_t prev = UINT64_MAX;
         size_t i;
@@ -457,8 +460,9 @@ static uint64_t fm_table_pages(const fm_t *m) {
 
 /* Level at which a walk of lin stops on an unused entry (no leaf in that entry's block). */
 static int fm_hole_level(const fm_t *m, uint64_t lin) {
-    int l;
-    for (l = fm_levels; l >= 1; l--) {
+    int l = fm_levels;
+    if (lin >= fm_share_lo && lin < fm_share_hi) l--; /* the shared slot's table is always there */
+    for (; l >= 1; l--) {
         uint64_t sz = fm_lsize(l), a = lin & ~(sz - 1u);
         if (!fm_any(m, a, a + sz)) return l;
     }
@@ -507,7 +511,10 @@ typedef struct fz_flush_s {
 
 static vms_space_t fz_s;     /* the space under test */
 static vms_space_t fz_other; /* an empty space that competes for CPUs */
-static bool fz_have_space, fz_have_other;
+static vms_space_t fz_mate;  /* a space that shares one top-level slot of fz_s */
+static vms_share_t fz_group;
+static bool fz_have_space, fz_have_other, fz_have_mate;
+static unsigned long fz_st_mate_runs, fz_st_mate_ops; /* FZ_STATS */
 static fm_t fz_m, fz_old;   /* the model, and its leaves in the step's range before it */
 static uint64_t fz_data_pa; /* FZ_DATA_SIZE bytes of data frames, 2 MiB aligned */
 static uint8_t *fz_shadow;  /* what the data frames must hold */
@@ -659,6 +666,44 @@ static int fz_cmp_mapping(void *user, const vms_mapping_t *mp) {
 
 /* The enumeration, the counters and the table count against the model; the library's own
  * checker under VMSPACE_DEBUG. */
+/* The mate sees the model's leaves in the shared slot and nothing else; it counts them, and
+ * the slot's tables besides its root. */
+static int fz_mate_mapping(void *user, const vms_mapping_t *got) {
+    size_t *i = (size_t *)user;
+    const fm_leaf_t *f;
+    FZ_CHECK(fm_lin(got->va) >= fm_share_lo && fm_lin(got->va) < fm_share_hi,
+             "mate maps %#llx outside the shared slot", (unsigned long long)got->va);
+    f = fm_find(&fz_m, fm_lin(got->va));
+    FZ_CHECK(f && f->lin == fm_lin(got->va), "mate maps %#llx, the model does not",
+             (unsigned long long)got->va);
+    FZ_EQ(got->pa, f->pa, "mate pa");
+    FZ_EQ(got->size, f->size, "mate size");
+    FZ_EQ(got->prop, f->prop, "mate prop");
+    ++*i;
+    return 0;
+}
+
+static void fz_compare_mate(void) {
+    size_t seen = 0, want = 0, i;
+    uint64_t bytes[3] = {0, 0, 0};
+    vms_stats_t st;
+    vms_space_enumerate(&fz_mate, fz_mate_mapping, &seen);
+    for (i = fm_lower(&fz_m, fm_share_lo); i < fz_m.n && fz_m.v[i].lin < fm_share_hi; i++) {
+        want++;
+        bytes[fm_level_of(fz_m.v[i].size) - 1] += fz_m.v[i].size;
+    }
+    FZ_EQ(seen, want, "mate mappings");
+    vms_space_stats(&fz_mate, &st);
+    for (i = 0; i < 3; i++) FZ_EQ(st.mapped_bytes[i], bytes[i], "mate mapped bytes");
+    FZ_EQ(st.table_pages, 1 + fz_group.counts.table_pages, "mate table pages");
+#ifdef VMSPACE_DEBUG
+    {
+        const char *bad = vms_space_check(&fz_mate);
+        FZ_CHECK(!bad, "vms_space_check of the mate: %s", bad);
+    }
+#endif
+}
+
 static void fz_compare_full(bool cursor_open) {
     fz_cmp_t c = {0};
     vms_stats_t st;
@@ -673,8 +718,11 @@ static void fz_compare_full(bool cursor_open) {
     FZ_EQ(st.mapped_bytes[1], bytes[1], "mapped bytes 2M");
     FZ_EQ(st.mapped_bytes[2], bytes[2], "mapped bytes 1G");
     FZ_EQ(st.table_pages, fm_table_pages(&fz_m), "table pages");
-    /* Every frame the arena handed out is a live table (data frames are not counted). */
-    if (!cursor_open) FZ_EQ(fz_s.arena.frames_in_use, st.table_pages, "arena frames in use");
+    /* Every frame the arena handed out is a live table (data frames are not counted), the
+     * mate's root besides. */
+    if (!cursor_open)
+        FZ_EQ(fz_s.arena.frames_in_use, st.table_pages + fz_have_mate, "arena frames in use");
+    if (fz_have_mate) fz_compare_mate();
 #ifdef VMSPACE_DEBUG
     {
         const char *bad = vms_space_check(&fz_s);
@@ -728,7 +776,8 @@ static void fz_quick(bool cursor_open) {
     FZ_EQ(st.mapped_bytes[1], fz_m.bytes[1], "mapped bytes 2M");
     FZ_EQ(st.mapped_bytes[2], fz_m.bytes[2], "mapped bytes 1G");
     if (fz_m.n <= FZ_CHEAP_TABLES) FZ_EQ(st.table_pages, fm_table_pages(&fz_m), "table pages");
-    if (!cursor_open) FZ_EQ(fz_s.arena.frames_in_use, st.table_pages, "arena frames in use");
+    if (!cursor_open)
+        FZ_EQ(fz_s.arena.frames_in_use, st.table_pages + fz_have_mate, "arena frames in use");
     for (i = 0; i < fz_npts; i++) fz_check_va(fz_pts[i]);
     fz_npts = 0;
 }
@@ -1303,6 +1352,13 @@ static void fz_op_range(int op, bool fail) {
     uint64_t before = 0, gone0, total0;
     fz_lease_t *blk = NULL;
     vms_lease_t got_blk = {12345};
+    vms_space_t *sp = &fz_s;
+    /* A range inside the shared slot, now and then through the mate: the same tables. */
+    if (fz_have_mate && !via_owner && fz_range_err(va, len) == VMS_OK &&
+        fm_lin(va) >= fm_share_lo && fm_lin(va) + len <= fm_share_hi && (fz_u8() & 1)) {
+        sp = &fz_mate;
+        fz_st_mate_ops++;
+    }
     if (op == 0) {
         flags = (how >> 1) & 7;
         if ((how & 0x30) == 0x30) flags |= VMS_MAP_COLLAPSE; /* with MAX_4K: bad flags */
@@ -1373,15 +1429,15 @@ static void fz_op_range(int op, bool fail) {
             rc = vms_owner_protect_fn(&fz_o, va, len, fz_flip, &prop, &got_blk);
     } else {
         if (op == 0)
-            rc = vms_space_map(&fz_s, va, pa, len, prop, flags);
+            rc = vms_space_map(sp, va, pa, len, prop, flags);
         else if (op == 1)
-            rc = vms_space_unmap(&fz_s, va, len);
+            rc = vms_space_unmap(sp, va, len);
         else if (op == 2)
-            rc = vms_space_protect(&fz_s, va, len, prop);
+            rc = vms_space_protect(sp, va, len, prop);
         else if (op == 3)
-            rc = vms_space_protect_mask(&fz_s, va, len, prop, fz_clear);
+            rc = vms_space_protect_mask(sp, va, len, prop, fz_clear);
         else
-            rc = vms_space_protect_fn(&fz_s, va, len, fz_flip, &prop);
+            rc = vms_space_protect_fn(sp, va, len, fz_flip, &prop);
     }
     fz_s.arena.fail_after = 0;
     if (fail && rc == VMS_ERR_NOMEM && !want) {
@@ -1527,9 +1583,11 @@ static void fz_op_clone(bool fail) {
     fz_s.arena.fail_after = 0;
     if (rc == VMS_ERR_NOMEM && !want) {
         FZ_EQ(fz_digest(), before, "digest after a failed clone");
-        FZ_EQ(child.mapped_bytes[0] + child.mapped_bytes[1] + child.mapped_bytes[2], 0,
+        FZ_EQ(child.counts.mapped_bytes[0] + child.counts.mapped_bytes[1] +
+                  child.counts.mapped_bytes[2],
+              0,
               "a failed clone left mappings in the child");
-        FZ_EQ(child.table_pages, 1, "a failed clone left tables in the child");
+        FZ_EQ(child.counts.table_pages, 1, "a failed clone left tables in the child");
     } else {
         FZ_ERR(rc, want, "clone");
     }
@@ -1575,6 +1633,8 @@ static void fz_print_stats(void) {
             fz_st_col_owner, fz_st_col_made, fz_st_col_2m, fz_st_col_1g, fz_st_col_active_w);
     for (e = 0; e <= VMS__ERR_COUNT; e++)
         if (fz_st_col[e]) fprintf(stderr, "  collapse %-14s %lu\n", vms_err_name(-e), fz_st_col[e]);
+    fprintf(stderr, "  runs with a space sharing a slot %lu, range steps through it %lu\n",
+            fz_st_mate_runs, fz_st_mate_ops);
 }
 
 /* Move [old, old + len) to new (decoded relative to old: 4 KiB, 2 MiB, 1 GiB, 512 GiB or mixed
@@ -2444,6 +2504,23 @@ static bool fz_setup(unsigned cfg) {
         od.machine = &fz_machine;
         if (vms_space_init(&fz_other, &od) == VMS_OK) fz_have_other = true;
     }
+    fz_have_mate = false;
+    fm_share_lo = fm_share_hi = 0;
+    if ((cfg >> 5) & 1) { /* fz_mate joins a group over the slot of the first upper region */
+        vms_space_desc_t md;
+        uint64_t lo = d.levels == 5 ? 0xff00000000000000ull : 0xffff800000000000ull;
+        memset(&md, 0, sizeof md);
+        md.levels = d.levels;
+        md.provider = &fz_s.prov;
+        md.frames = fz_frames_hook;
+        FZ_ERR(vms_space_init(&fz_mate, &md), VMS_OK, "mate init");
+        FZ_ERR(vms_share_init(&fz_group, &fz_s, lo, vms_share_span(d.levels)), VMS_OK, "share");
+        FZ_ERR(vms_share_join(&fz_group, &fz_mate), VMS_OK, "join");
+        fz_have_mate = true;
+        fz_st_mate_runs++;
+        fm_share_lo = fm_lin(lo);
+        fm_share_hi = fm_share_lo + vms_share_span(d.levels);
+    }
     fz_have_owner = false;
     fz_owner_broken = NULL;
     if ((cfg >> 4) & 1) fz_owner_create();
@@ -2459,6 +2536,10 @@ static void fz_teardown(void) {
     }
     for (i = 0; i < VMSPACE_MAX_CPUS; i++)
         FZ_CHECK(vms_machine_current(&fz_machine, i) == NULL, "CPU left active");
+    if (fz_have_mate) FZ_ERR(vms_space_destroy(&fz_mate), VMS_OK, "destroy mate"); /* first:
+                                                                      its tables are fz_s's */
+    fz_have_mate = false;
+    fm_share_lo = fm_share_hi = 0;
     FZ_ERR(vms_space_destroy(&fz_s), VMS_OK, "destroy");
     fz_have_space = false;
     if (fz_have_other) FZ_ERR(vms_space_destroy(&fz_other), VMS_OK, "destroy other");
