@@ -54,6 +54,16 @@ if(TARGET test_threads)
     target_link_libraries(test_threads PRIVATE Threads::Threads PkgConfig::URCU_MEMB)
 endif()
 
+# The share test's concurrent members run on pthreads; without them it builds its other tests.
+if(TARGET test_share)
+    find_package(Threads)
+    if(Threads_FOUND)
+        target_link_libraries(test_share PRIVATE Threads::Threads)
+    else()
+        target_compile_definitions(test_share PRIVATE VT_SHARE_NO_PTHREADS=1)
+    endif()
+endif()
+
 # The randomized tests again at -O3 and without sanitizers, library included: gcc's aggressive
 # loop optimisations once dropped iterations of a B-tree shift loop (bounding it by the wrong
 # array), which neither -O0 nor a sanitized build shows.

@@ -55,7 +55,8 @@ uint64_t vt_digest_mappings(const vms_space_t *s);
 uint64_t vt_count_tables(const vms_space_t *s);
 /* Check structural facts of the tables by walking them: intermediate entries are exactly
  * P|RW|US plus an address, huge leaves have their reserved address bits clear, and no table
- * other than the root is empty. Returns NULL or a static message naming the problem. */
+ * other than the root is empty (but for the top tables of the range the space shares, which
+ * its group keeps). Returns NULL or a static message naming the problem. */
 const char *vt_check_tables(const vms_space_t *s);
 
 /* ---- a provider over an arena that fails on demand ---- */
@@ -150,6 +151,10 @@ uint64_t vt_table_pages(const vms_space_t *s);
  * number of table pages (stats and a walk). Returns true if equal, else false with a
  * description of the first difference in msg. */
 bool vt_compare_model(const vms_space_t *s, const vt_model_t *m, char *msg, size_t n);
+/* vt_compare_model for a member of a share group (vms_share_t): m holds all its leaves (its
+ * own and the group's), and the group's top tables, kept even empty, count too. For an
+ * unshared space the same as vt_compare_model. */
+bool vt_compare_model_member(const vms_space_t *s, const vt_model_t *m, char *msg, size_t n);
 /* Compare one address: vms_space_query and vms_translate against the model. */
 bool vt_compare_va(const vms_space_t *s, const vt_model_t *m, uint64_t va, char *msg, size_t n);
 

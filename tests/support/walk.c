@@ -123,6 +123,20 @@ uint64_t vt_count_tables(const vms_space_t *s) {
     return n;
 }
 
+/* A top table of the range the space shares (vms_share_t): the group keeps it while it
+ * lives, even empty. The root entry that points to it gives its slot; the group's range is
+ * linear (sign-extension bits stripped), as slot * span is. */
+static bool vt__pinned(const vms_space_t *s, uint64_t pa, int level) {
+    const uint64_t *root = vms_space_table(s, s->root_pa);
+    if (s->share == NULL || level != s->levels - 1) return false;
+    for (unsigned i = 0; i < 512; i++) {
+        uint64_t lin = (uint64_t)i * vt_level_size(s->levels);
+        if (vt_used(root[i]) && (root[i] & VT_ADDR_BITS) == pa)
+            return lin >= s->share->lo && lin < s->share->hi;
+    }
+    return false;
+}
+
 struct vt__check {
     const vms_space_t *s;
     const char *err;
@@ -158,7 +172,8 @@ static void vt__check_table(void *user, uint64_t pa, const uint64_t *t, int leve
         }
         if (level > 3 && !c->err) c->err = "leaf above level 3";
     }
-    if (used == 0 && pa != c->s->root_pa && !c->err) c->err = "empty table page kept";
+    if (used == 0 && pa != c->s->root_pa && !vt__pinned(c->s, pa, level) && !c->err)
+        c->err = "empty table page kept";
 }
 
 static int vt__cmp_u64(const void *a, const void *b) {
