@@ -3854,8 +3854,8 @@ VMS_API int vms_share_join(vms_share_t *g, vms_space_t *s) {
     g->members = s;
     g->nmembers++;
     s->share = g;
+    VMS__CHECK_SPAN(s, 0, vms__top(s)); /* under the lock: members change the shared tables */
     if (s->concurrent) vms__unlock(&g->lock);
-    VMS__CHECK_SPAN(s, 0, vms__top(s));
     return VMS_OK;
 }
 
@@ -3871,6 +3871,13 @@ VMS__PRIVATE void vms__share_leave(vms_space_t *s, bool unmap) {
     unsigned i, i0 = vms_addr_index(lo, s->levels), i1 = vms_addr_index(hi - 1u, s->levels);
     bool last;
     int k;
+    if (unmap && g->nmembers == 1) { /* the last: the range goes while its tables are pinned */
+        vms__change_plan_t p;
+        (void)vms__cursor_begin(&c, s, lo, hi, false);
+        vms__change_plan_split(&p, 0, true, 0);
+        (void)vms__change(&c, hi - lo, &p, NULL); /* whole slots: nothing to split */
+        vms_cursor_close(&c);
+    }
     if (s->concurrent) vms__lock(&g->lock);
     for (pp = &g->members; *pp != s; pp = &(*pp)->share_next) {
     }
@@ -3894,10 +3901,7 @@ VMS__PRIVATE void vms__share_leave(vms_space_t *s, bool unmap) {
         vms__tables_unhooked(s, lo, hi);
         vms__generation_bump(s, lo, hi);
     } else if (unmap) {
-        vms__change_plan_t p;
-        vms__change_plan_split(&p, 0, true, 0);
-        (void)vms__change(&c, hi - lo, &p, NULL); /* whole slots: nothing to split */
-        vms__prune_range(&c, lo, hi);             /* the top tables, now empty */
+        vms__prune_range(&c, lo, hi); /* the top tables, emptied above and now unpinned */
     }
     vms_cursor_close(&c);
     if (unmap || !last) VMS__CHECK_SPAN(s, 0, vms__top(s)); /* else destroy frees it as is */
